@@ -1,0 +1,27 @@
+// r5cfs create: checks every member first (exists or can be created, no
+// r5cfs superblock or filesystem signature unless forced, big enough), and
+// only then creates missing files, zeroes every member (so parity is
+// consistent from the start) and writes the superblocks.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "format/ondisk.h"
+
+namespace r5::array {
+
+struct CreateOptions {
+  bool force = false;
+  void (*progress)(uint64_t done, uint64_t total) = nullptr;
+};
+
+struct Created {
+  format::MemberSuperblock sb;      // slot 0's copy
+  std::vector<std::string> notices;
+};
+
+Result<Created> create_array(const config::Config& cfg, const CreateOptions& options);
+
+}  // namespace r5::array

@@ -1,0 +1,68 @@
+// Plain RAID5/6 I/O over a MemberSet (journal mode "none" and, later, the
+// flusher's member writes). A request is cut into row jobs: one row and a
+// page-aligned window of in-chunk bytes. Writes pick, per job, a full-stripe
+// write, a reconstruct-write or a read-modify-write, whichever reads fewer
+// pages; with a failed member in the row they reconstruct and write what
+// survives. Rows are locked (writes exclusive, reads shared), so writes to one
+// row are serialized and different rows proceed in parallel. A member I/O
+// error fails that member (recorded in the other superblocks) and the request
+// is redone degraded, under the same locks.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <shared_mutex>
+#include <span>
+#include <vector>
+
+#include "io/batch.h"
+
+#include "array/member_set.h"
+
+namespace r5::array {
+
+struct ArrayCounters {
+  std::atomic<uint64_t> reads{0}, writes{0}, syncs{0};
+  std::atomic<uint64_t> bytes_read{0}, bytes_written{0};
+  std::atomic<uint64_t> full_stripe_writes{0}, reconstruct_writes{0}, read_modify_writes{0}, degraded_writes{0};
+  std::atomic<uint64_t> degraded_reads{0};
+  std::atomic<uint64_t> member_bytes_read{0}, member_bytes_written{0};
+};
+
+class RaidArray {
+ public:
+  explicit RaidArray(std::unique_ptr<MemberSet> members);
+  ~RaidArray();
+
+  uint64_t capacity() const { return members_->geometry().capacity(); }
+  MemberSet& members() { return *members_; }
+  const ArrayCounters& counters() const { return counters_; }
+
+  // Any offset and length inside the capacity.
+  Status read(uint64_t offset, std::span<std::byte> out);
+  Status write(uint64_t offset, std::span<const std::byte> in);
+  // fdatasync of every active member.
+  Status sync();
+
+  struct Job;  // one row window; defined in raid_array.cc
+
+ private:
+  static constexpr size_t kLockCount = 1024;
+  enum class Op { kRead, kWrite };
+
+  Status run(Op op, uint64_t offset, std::byte* buf, size_t len);
+  // One attempt at the jobs; sets `retry` when a member failed on the way.
+  Status execute(Op op, std::vector<Job>& jobs, std::byte* buf, bool& retry);
+  // Fails the members of the failed ops; true when any op failed.
+  bool fail_members(std::span<const io::IoOp> ops, std::span<const uint32_t> op_slots);
+
+  std::unique_ptr<MemberSet> members_;
+  ArrayCounters counters_;
+  // Row r is guarded by row_locks_[r % kLockCount]. Lock order: a request
+  // takes its distinct lock indices in ascending order, then nothing else but
+  // MemberSet::sb_mutex_.
+  std::array<std::shared_mutex, kLockCount> row_locks_;
+};
+
+}  // namespace r5::array

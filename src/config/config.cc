@@ -1,0 +1,498 @@
+// TOML++ throws; this file catches its exceptions and turns every problem
+// into one Result error line "FILE: KEY: found VALUE, expected WHAT", so a
+// user can fix the config without reading the source.
+#include "config/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+#include <sstream>
+#include <system_error>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "base/unique_fd.h"
+#include "base/units.h"
+
+namespace r5::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kMinChunkSize = geometry::kPageSize;
+// md allows bigger chunks, but a row of 64MiB chunks already pins hundreds of
+// MiB of stripe pages in the cache; nobody needs more for an image file.
+constexpr uint64_t kMaxChunkSize = 64ull << 20;
+// Below this a member holds no data area after its superblock and reserves.
+constexpr uint64_t kMinMemberSize = 4ull << 20;
+constexpr uint64_t kMinJournalSize = 1ull << 20;
+// The cache must hold at least a few full rows to aggregate anything.
+constexpr uint64_t kMinCacheMemory = 16ull << 20;
+// The member superblock stores the name in 32 bytes, NUL terminated
+// (format::kNameMax); config sits below format, so the value is repeated here.
+constexpr size_t kMaxNameLength = 31;
+// NAME_MAX: the FUSE directory entry of the image must be a valid file name.
+constexpr size_t kMaxImageNameLength = 255;
+// Bounded so that "now + max_age" can never overflow a nanosecond clock in
+// the flusher, whatever the user writes.
+constexpr std::chrono::milliseconds kMinMaxAge{1};
+constexpr std::chrono::milliseconds kMaxMaxAge{24 * 60 * 60 * 1000};
+// A config file is a few hundred bytes; the cap keeps load() from reading
+// /dev/zero or a disk image forever when pointed at the wrong file.
+constexpr size_t kMaxConfigBytes = 1 << 20;
+
+constexpr std::string_view kArrayKeys[] = {"name", "level", "layout", "chunk_size", "member_size", "members"};
+constexpr std::string_view kJournalKeys[] = {"path", "size", "mode", "sync", "drain_on_unmount"};
+constexpr std::string_view kCacheKeys[] = {"memory", "max_age"};
+constexpr std::string_view kMountKeys[] = {"image"};
+
+struct TableKeys {
+  std::string_view table;
+  const std::string_view* begin;
+  const std::string_view* end;
+};
+const TableKeys kTables[] = {
+    {"array", std::begin(kArrayKeys), std::end(kArrayKeys)},
+    {"journal", std::begin(kJournalKeys), std::end(kJournalKeys)},
+    {"cache", std::begin(kCacheKeys), std::end(kCacheKeys)},
+    {"mount", std::begin(kMountKeys), std::end(kMountKeys)},
+};
+
+constexpr std::string_view kSizeExpected = "a size such as 65536 or \"64KiB\" (suffix B, KiB, MiB, GiB or TiB)";
+constexpr std::string_view kDurationExpected = "a duration such as \"10s\" or \"500ms\" (suffix ms, s, m or h)";
+constexpr std::string_view kLayoutExpected =
+    "\"left-asymmetric\", \"right-asymmetric\", \"left-symmetric\" or \"right-symmetric\"";
+constexpr std::string_view kModeExpected = "\"write-back\", \"write-through\" or \"none\"";
+constexpr std::string_view kSyncExpected = "\"fsync\" or \"always\"";
+
+// Error messages are one line even when the config holds control characters
+// in a string or a quoted key, so they are escaped the way TOML writes them.
+std::string escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (u < 0x20 || u == 0x7f)
+          out += fmt::format("\\u{:04X}", unsigned(u));
+        else
+          out += c;
+    }
+  }
+  return out;
+}
+
+std::string quote(std::string_view s) { return "\"" + escape(s) + "\""; }
+
+// For text that is not a TOML value (file names, TOML++'s own messages, which
+// already quote with backslashes): only control characters are escaped.
+std::string one_line(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f)
+      out += c == '\n' ? std::string("\\n") : fmt::format("\\u{:04X}", unsigned(u));
+    else
+      out += c;
+  }
+  return out;
+}
+
+template <typename T>
+std::string streamed(const T& value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+// "found VALUE": strings quoted as written, everything else with its type so
+// that `level = "5"` reads differently from `level = 5`.
+std::string describe(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string: return quote(node.as_string()->get());
+    case toml::node_type::integer: return fmt::format("integer {}", node.as_integer()->get());
+    case toml::node_type::floating_point: return "float " + streamed(*node.as_floating_point());
+    case toml::node_type::boolean: return fmt::format("boolean {}", node.as_boolean()->get());
+    case toml::node_type::date: return "date " + one_line(streamed(node.as_date()->get()));
+    case toml::node_type::time: return "time " + one_line(streamed(node.as_time()->get()));
+    case toml::node_type::date_time: return "date-time " + one_line(streamed(node.as_date_time()->get()));
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+// Paths are compared after resolving symlinks and "..", so that "./a", "a"
+// and a link to a all name one member. weakly_canonical tolerates files that
+// do not exist yet (r5cfs create makes them); on any other error (EACCES,
+// ELOOP) the lexical form is the best we can do.
+fs::path identity(const fs::path& absolute) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(absolute, ec);
+  if (ec) p = absolute;
+  p = p.lexically_normal();
+  if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();  // "dir/" equals "dir"
+  return p;
+}
+
+class Parser {
+ public:
+  Parser(std::string shown, fs::path absolute_file)
+      : shown_(std::move(shown)), folder_(absolute_file.parent_path()) {
+    config_.file = std::move(absolute_file);
+    file_identity_ = identity(config_.file);
+  }
+
+  Result<Config> run(const toml::table& root) {
+    R5_TRY(check_keys(root));
+    R5_TRY(parse_array(table(root, "array")));
+    R5_TRY(parse_journal(table(root, "journal")));
+    R5_TRY(parse_cache(table(root, "cache")));
+    R5_TRY(parse_mount(table(root, "mount")));
+    return std::move(config_);
+  }
+
+ private:
+  Error fail(std::string_view key, std::string_view what) const {
+    return invalid(fmt::format("{}: {}: {}", shown_, key, what));
+  }
+  Error found(std::string_view key, const toml::node& node, std::string_view expected) const {
+    return fail(key, fmt::format("found {}, expected {}", describe(node), expected));
+  }
+  Error missing(std::string_view key, std::string_view expected) const {
+    return fail(key, fmt::format("missing, expected {}", expected));
+  }
+
+  static const toml::table& table(const toml::table& root, std::string_view name) {
+    static const toml::table kEmpty;
+    const toml::table* t = root.get_as<toml::table>(name);
+    return t ? *t : kEmpty;
+  }
+
+  // Unknown keys are reported before anything else: "levle = 5" should say
+  // "unknown key 'array.levle'", not "array.level: missing".
+  Status check_keys(const toml::table& root) const {
+    for (const auto& [key, node] : root) {
+      const TableKeys* spec = nullptr;
+      for (const TableKeys& t : kTables)
+        if (key.str() == t.table) spec = &t;
+      if (!spec) {
+        std::string_view what = node.is_table() ? "table" : "key";
+        return invalid(fmt::format("{}: unknown {} '{}'", shown_, what, escape(key.str())));
+      }
+      if (!node.is_table()) return found(spec->table, node, "a table");
+      for (const auto& [sub, unused] : *node.as_table()) {
+        if (std::find(spec->begin, spec->end, sub.str()) == spec->end)
+          return invalid(fmt::format("{}: unknown key '{}.{}'", shown_, spec->table, escape(sub.str())));
+      }
+    }
+    return {};
+  }
+
+  // Reads a string key; `out` keeps its default when the key is absent and
+  // not required. `type_expected` is what a wrong type or absence is told.
+  Status get_string(const toml::table& t, std::string_view key, std::string_view type_expected, bool required,
+                    std::string& out, bool& present) const {
+    const toml::node* node = t.get(key.substr(key.find('.') + 1));
+    present = node != nullptr;
+    if (!node) return required ? Status(missing(key, type_expected)) : Status();
+    if (!node->is_string()) return found(key, *node, type_expected);
+    out = node->as_string()->get();
+    return {};
+  }
+
+  // Sizes are a TOML integer (bytes) or a string as parse_size() reads it.
+  Status get_size(const toml::table& t, std::string_view key, std::optional<uint64_t>& out,
+                  const toml::node*& where) const {
+    const toml::node* node = t.get(key.substr(key.find('.') + 1));
+    where = node;
+    out.reset();
+    if (!node) return {};
+    if (const auto* i = node->as_integer()) {
+      if (i->get() < 0) return found(key, *node, kSizeExpected);
+      out = uint64_t(i->get());
+      return {};
+    }
+    if (const auto* s = node->as_string()) {
+      out = parse_size(s->get());
+      if (!out) return found(key, *node, kSizeExpected);
+      return {};
+    }
+    return found(key, *node, kSizeExpected);
+  }
+
+  // A path as written, resolved against the config file's folder.
+  Status get_path(const toml::node& node, std::string_view key, fs::path& out) const {
+    if (!node.is_string()) return found(key, node, "a string");
+    const std::string& text = node.as_string()->get();
+    if (text.empty()) return found(key, node, "a path");
+    // The kernel would silently cut the path at the NUL.
+    if (text.find('\0') != std::string::npos) return found(key, node, "a path without NUL characters");
+    fs::path p(text);
+    out = (p.is_absolute() ? p : folder_ / p).lexically_normal();
+    if (identity(out) == file_identity_) return fail(key, fmt::format("{} is the config file itself", quote(text)));
+    return {};
+  }
+
+  Status parse_array(const toml::table& t) {
+    ArrayConfig& a = config_.array;
+    bool present = false;
+
+    R5_TRY(get_string(t, "array.name", "a string", true, a.name, present));
+    if (!valid_name(a.name))
+      return found("array.name", *t.get("name"),
+                   fmt::format("1 to {} letters, digits, '.', '_' or '-'", kMaxNameLength));
+
+    const toml::node* level = t.get("level");
+    if (!level) return missing("array.level", "5 or 6");
+    if (!level->is_integer() || (level->as_integer()->get() != 5 && level->as_integer()->get() != 6))
+      return found("array.level", *level, "5 or 6");
+    a.level = uint32_t(level->as_integer()->get());
+
+    std::string layout_text(geometry::layout_name(a.layout));
+    R5_TRY(get_string(t, "array.layout", kLayoutExpected, false, layout_text, present));
+    auto layout = geometry::parse_layout(layout_text);
+    if (!layout) return found("array.layout", *t.get("layout"), kLayoutExpected);
+    // md's other RAID6 layouts order the syndrome differently; only
+    // left-symmetric is implemented.
+    if (a.level == 6 && *layout != geometry::Layout::kLeftSymmetric)
+      return found("array.layout", *t.get("layout"), "\"left-symmetric\" for RAID6");
+    a.layout = *layout;
+
+    std::optional<uint64_t> size;
+    const toml::node* where = nullptr;
+    R5_TRY(get_size(t, "array.chunk_size", size, where));
+    if (size) {
+      if (!is_power_of_two(*size) || *size < kMinChunkSize)
+        return found("array.chunk_size", *where, "a power of two >= 4KiB");
+      if (*size > kMaxChunkSize) return found("array.chunk_size", *where, "at most 64MiB");
+      a.chunk_size = uint32_t(*size);
+    }
+
+    R5_TRY(get_size(t, "array.member_size", size, where));
+    if (size) {
+      if (*size < kMinMemberSize) return found("array.member_size", *where, "at least 4MiB");
+      a.member_size = *size;
+    }
+
+    return parse_members(t);
+  }
+
+  Status parse_members(const toml::table& t) {
+    ArrayConfig& a = config_.array;
+    const toml::node* node = t.get("members");
+    if (!node) return missing("array.members", "an array of member paths");
+    const toml::array* list = node->as_array();
+    if (!list) return found("array.members", *node, "an array of member paths");
+
+    uint32_t min_members = a.level == 6 ? 4 : 3;
+    if (list->size() < min_members)
+      return fail("array.members", fmt::format("found {} members, expected at least {} for RAID{}", list->size(),
+                                               min_members, a.level));
+    if (list->size() > geometry::kMaxMembers)
+      return fail("array.members",
+                  fmt::format("found {} members, expected at most {}", list->size(), geometry::kMaxMembers));
+
+    std::vector<fs::path> identities;
+    for (size_t i = 0; i < list->size(); i++) {
+      std::string key = fmt::format("array.members[{}]", i);
+      fs::path path;
+      R5_TRY(get_path((*list)[i], key, path));
+      fs::path id = identity(path);
+      for (size_t j = 0; j < identities.size(); j++) {
+        if (identities[j] != id) continue;
+        const std::string& first = (*list)[j].as_string()->get();
+        const std::string& again = (*list)[i].as_string()->get();
+        std::string aliases = first == again ? "" : fmt::format(" (also as {})", quote(first));
+        return fail("array.members", fmt::format("{} is listed twice{}", quote(again), aliases));
+      }
+      identities.push_back(std::move(id));
+      a.members.push_back(std::move(path));
+    }
+    member_identities_ = std::move(identities);
+
+    // Belt and braces: the geometry module is the authority on what it can map.
+    geometry::Geometry g;
+    g.level = a.level;
+    g.layout = a.layout;
+    g.members = uint32_t(a.members.size());
+    g.chunk_size = a.chunk_size;
+    if (Status s = g.validate(); !s.ok()) return s.error().with_context(fmt::format("{}: array", shown_));
+    return {};
+  }
+
+  Status parse_journal(const toml::table& t) {
+    JournalConfig& j = config_.journal;
+    bool present = false;
+
+    std::string mode(mode_name(j.mode));
+    R5_TRY(get_string(t, "journal.mode", kModeExpected, false, mode, present));
+    if (mode == "write-back")
+      j.mode = JournalMode::kWriteBack;
+    else if (mode == "write-through")
+      j.mode = JournalMode::kWriteThrough;
+    else if (mode == "none")
+      j.mode = JournalMode::kNone;
+    else
+      return found("journal.mode", *t.get("mode"), kModeExpected);
+
+    if (const toml::node* node = t.get("path")) {
+      R5_TRY(get_path(*node, "journal.path", j.path));
+      fs::path id = identity(j.path);
+      for (size_t i = 0; i < member_identities_.size(); i++) {
+        if (member_identities_[i] == id)
+          return fail("journal.path", fmt::format("{} is also array.members[{}]", quote(node->as_string()->get()), i));
+      }
+    } else if (j.mode != JournalMode::kNone) {
+      return missing("journal.path", "a path (required unless journal.mode = \"none\")");
+    }
+
+    std::optional<uint64_t> size;
+    const toml::node* where = nullptr;
+    R5_TRY(get_size(t, "journal.size", size, where));
+    if (size) {
+      if (*size < kMinJournalSize) return found("journal.size", *where, "at least 1MiB");
+      j.size = *size;
+    }
+
+    std::string sync(sync_name(j.sync));
+    R5_TRY(get_string(t, "journal.sync", kSyncExpected, false, sync, present));
+    if (sync == "fsync")
+      j.sync = JournalSync::kFsync;
+    else if (sync == "always")
+      j.sync = JournalSync::kAlways;
+    else
+      return found("journal.sync", *t.get("sync"), kSyncExpected);
+
+    if (const toml::node* node = t.get("drain_on_unmount")) {
+      if (!node->is_boolean()) return found("journal.drain_on_unmount", *node, "true or false");
+      j.drain_on_unmount = node->as_boolean()->get();
+    }
+    return {};
+  }
+
+  Status parse_cache(const toml::table& t) {
+    CacheConfig& c = config_.cache;
+    std::optional<uint64_t> size;
+    const toml::node* where = nullptr;
+    R5_TRY(get_size(t, "cache.memory", size, where));
+    if (size) {
+      if (*size < kMinCacheMemory) return found("cache.memory", *where, "at least 16MiB");
+      c.memory = *size;
+    }
+
+    if (const toml::node* node = t.get("max_age")) {
+      if (!node->is_string()) return found("cache.max_age", *node, kDurationExpected);
+      auto age = parse_duration(node->as_string()->get());
+      if (!age) return found("cache.max_age", *node, kDurationExpected);
+      if (*age < kMinMaxAge || *age > kMaxMaxAge) return found("cache.max_age", *node, "between 1ms and 24h");
+      c.max_age = *age;
+    }
+    return {};
+  }
+
+  Status parse_mount(const toml::table& t) {
+    MountConfig& m = config_.mount;
+    bool present = false;
+    R5_TRY(get_string(t, "mount.image", "a string", false, m.image, present));
+    if (!present) return {};
+    const toml::node& node = *t.get("image");
+    const std::string& name = m.image;
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+        name.find('\0') != std::string::npos)
+      return found("mount.image", node, "a plain file name (no '/', not \".\" or \"..\")");
+    if (name.size() > kMaxImageNameLength)
+      return found("mount.image", node, fmt::format("a file name of at most {} bytes", kMaxImageNameLength));
+    return {};
+  }
+
+  std::string shown_;  // the config file as the user named it, for messages
+  fs::path folder_;    // absolute folder relative paths resolve against
+  fs::path file_identity_;
+  std::vector<fs::path> member_identities_;
+  Config config_;
+};
+
+}  // namespace
+
+std::string_view mode_name(JournalMode mode) {
+  switch (mode) {
+    case JournalMode::kWriteBack: return "write-back";
+    case JournalMode::kWriteThrough: return "write-through";
+    case JournalMode::kNone: return "none";
+  }
+  return "unknown";
+}
+
+std::string_view sync_name(JournalSync sync) {
+  switch (sync) {
+    case JournalSync::kFsync: return "fsync";
+    case JournalSync::kAlways: return "always";
+  }
+  return "unknown";
+}
+
+Result<Config> parse(std::string_view text, const std::filesystem::path& file) {
+  std::string shown = one_line(file.string());
+  std::error_code ec;
+  fs::path absolute = fs::absolute(file, ec);
+  if (ec) return invalid(fmt::format("{}: cannot make the path absolute: {}", shown, ec.message()));
+  try {
+    toml::table root = toml::parse(text, file.string());
+    return Parser(shown, absolute.lexically_normal()).run(root);
+  } catch (const toml::parse_error& e) {
+    const toml::source_position& at = e.source().begin;
+    return invalid(fmt::format("{}:{}:{}: {}", shown, at.line, at.column, one_line(e.description())));
+  } catch (const fs::filesystem_error& e) {
+    return invalid(fmt::format("{}: {}", shown, one_line(e.what())));
+  }
+}
+
+Result<Config> load(const std::filesystem::path& file) {
+  std::string shown = one_line(file.string());
+  auto os_error = [&](int err) {
+    std::string message = fmt::format("{}: {}", shown, std::strerror(err));
+    return err == ENOENT ? not_found(std::move(message)) : io_error(err, std::move(message));
+  };
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return os_error(errno);
+  std::string text;
+  char buffer[16384];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return os_error(errno);
+    }
+    if (n == 0) break;
+    if (text.size() + size_t(n) > kMaxConfigBytes)
+      return invalid(fmt::format("{}: larger than {}, not a config file", shown, format_size(kMaxConfigBytes)));
+    text.append(buffer, size_t(n));
+  }
+  return parse(text, file);
+}
+
+}  // namespace r5::config

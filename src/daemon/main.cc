@@ -1,0 +1,74 @@
+// mount.r5cfs CONFIG MOUNTPOINT [-o OPTIONS] [-f]: assembles the array and
+// serves it as MOUNTPOINT/<mount.image>. Also called by mount(8) for
+// `mount -t r5cfs CONFIG DIR` and fstab lines.
+#include <CLI/CLI.hpp>
+
+#include "base/log.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "fuse/session.h"
+
+namespace {
+
+// Options mount(8) and fstab may hand us: the ones FUSE understands are passed
+// on, the generic ones that mean nothing for a FUSE mount are accepted quietly.
+const std::vector<std::string> kPassed = {"allow_other", "default_permissions", "nodev", "dev", "nosuid", "suid",
+                                          "noexec", "exec", "noatime", "atime", "relatime", "sync", "async", "dirsync"};
+const std::vector<std::string> kIgnored = {"rw", "defaults", "auto", "noauto", "user", "nouser", "users", "_netdev", "nofail"};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Serve an r5cfs RAID5/6 array as one image file in MOUNTPOINT (see mount.r5cfs(8))", "mount.r5cfs"};
+  std::string config_path, mountpoint;
+  std::vector<std::string> options;
+  bool foreground = false, verbose = false, ignored_flag = false;
+  app.add_option("config", config_path, "Array configuration file (r5cfs.toml(5))")->required();
+  app.add_option("mountpoint", mountpoint, "Existing directory to mount on")->required();
+  app.add_option("-o", options, "Comma-separated mount options: ro, foreground, verbose, allow_other, "
+                                "default_permissions, nodev, nosuid, noexec (mount(8) generic options are accepted)")
+      ->delimiter(',');
+  app.add_flag("-f,--foreground", foreground, "Stay in the foreground and log to stderr");
+  app.add_flag("-v,--verbose", verbose, "Log debug messages");
+  app.add_flag("-n,-s", ignored_flag, "Accepted for mount(8) compatibility; no effect");
+  app.set_version_flag("--version", "mount.r5cfs 0.1.0");
+  CLI11_PARSE(app, argc, argv);
+
+  r5::fuse::MountOptions mount_options;
+  mount_options.foreground = foreground;
+  for (const std::string& o : options) {
+    if (o == "ro") {
+      mount_options.read_only = true;
+    } else if (o == "foreground") {
+      mount_options.foreground = true;
+    } else if (o == "verbose") {
+      verbose = true;
+    } else if (std::find(kPassed.begin(), kPassed.end(), o) != kPassed.end()) {
+      mount_options.fuse_options.push_back(o);
+    } else if (std::find(kIgnored.begin(), kIgnored.end(), o) == kIgnored.end() && o.rfind("x-", 0) != 0) {
+      r5::log::error("unknown mount option '{}' (see mount.r5cfs(8))", o);
+      return 1;
+    }
+  }
+  r5::log::set_verbose(verbose);
+
+  auto cfg = r5::config::load(config_path);
+  if (!cfg.ok()) {
+    r5::log::error("{}", cfg.error().message);
+    return 1;
+  }
+  auto engine = r5::engine::Engine::open(*cfg);
+  if (!engine.ok()) {
+    r5::log::error("{}", engine.error().message);
+    return 2;
+  }
+  r5::Status served = r5::fuse::serve(**engine, mountpoint, mount_options);
+  if (!served.ok()) r5::log::error("{}", served.error().message);
+  r5::Status closed = (*engine)->close();
+  if (!closed.ok()) {
+    r5::log::error("clean shutdown failed: {}", closed.error().message);
+    return 2;
+  }
+  r5::log::info("array '{}' shut down cleanly", cfg->array.name);
+  return served.ok() ? 0 : 2;
+}

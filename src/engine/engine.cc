@@ -1,0 +1,61 @@
+#include "engine/engine.h"
+
+#include "array/aligned_buffer.h"
+#include "array/assembly.h"
+#include "base/log.h"
+
+namespace r5::engine {
+
+Engine::Engine(config::Config cfg, std::unique_ptr<array::RaidArray> array) : cfg_(std::move(cfg)), array_(std::move(array)) {}
+
+Engine::~Engine() {
+  if (Status st = close(); !st.ok()) log::error("closing the array: {}", st.error().message);
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg) {
+  if (cfg.journal.mode != config::JournalMode::kNone)
+    return invalid(fmt::format("{}: journal.mode: found \"{}\", but this version of r5cfs implements only \"none\" "
+                               "(plain RAID5/6); set journal.mode = \"none\"",
+                               cfg.file.string(), config::mode_name(cfg.journal.mode)));
+  R5_ASSIGN_OR_RETURN(array::Assembled assembled, array::assemble(cfg, array::examine(cfg, /*read_only=*/false)));
+  for (const std::string& notice : assembled.notices) log::warn("{}", notice);
+  if (assembled.sb.state == format::ArrayState::kDirty)
+    log::warn("array '{}' was not shut down cleanly: stripes being written at the time may have stale parity "
+              "(the write hole of journal mode none)",
+              assembled.sb.name);
+  auto members = std::make_unique<array::MemberSet>(assembled.sb, std::move(assembled.slots));
+  // Marking the array dirty also records members found missing as failed, so
+  // they cannot rejoin later with stale data.
+  R5_TRY(members->write_superblocks(format::ArrayState::kDirty));
+  auto raid = std::make_unique<array::RaidArray>(std::move(members));
+  log::info("array '{}' assembled: RAID{} {} members, chunk {} KiB, capacity {} bytes{}", cfg.array.name,
+            cfg.array.level, cfg.array.members.size(), cfg.array.chunk_size / 1024, raid->capacity(),
+            raid->members().failed_count() ? fmt::format(", DEGRADED ({} failed)", raid->members().failed_count()) : "");
+  return std::unique_ptr<Engine>(new Engine(cfg, std::move(raid)));
+}
+
+Status Engine::read(uint64_t offset, std::span<std::byte> out) { return array_->read(offset, out); }
+
+Status Engine::write(uint64_t offset, std::span<const std::byte> in) { return array_->write(offset, in); }
+
+Status Engine::fsync() { return array_->sync(); }
+
+Status Engine::write_zeros(uint64_t offset, uint64_t len) {
+  constexpr size_t kStep = 1 << 20;
+  static const AlignedBuffer zeros(kStep);
+  for (uint64_t done = 0; done < len;) {
+    size_t n = size_t(std::min<uint64_t>(kStep, len - done));
+    R5_TRY(array_->write(offset + done, {zeros.data(), n}));
+    done += n;
+  }
+  return {};
+}
+
+Status Engine::close() {
+  if (closed_) return {};
+  closed_ = true;
+  R5_TRY(array_->sync());
+  return array_->members().write_superblocks(format::ArrayState::kClean);
+}
+
+}  // namespace r5::engine

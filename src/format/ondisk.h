@@ -1,0 +1,88 @@
+// Every on-disk structure of r5cfs and its constants. Encoded explicitly
+// little-endian by codec functions (never by casting a struct), checksummed
+// with XXH3-64, versioned; reserved bytes are written as zero. The byte
+// layout is specified in doc/FORMAT.md; the offsets here are that spec.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/result.h"
+#include "geometry/layout.h"
+
+namespace r5::format {
+
+using Uuid = std::array<uint8_t, 16>;
+std::string uuid_to_string(const Uuid& uuid);
+
+// ---- Member superblock: the first 4 KiB of every member -------------------
+inline constexpr size_t kSuperblockSize = 4096;
+inline constexpr uint64_t kMemberMagic = 0x3142'4d53'4643'3552ull;  // "R5CFSMB1" read as LE bytes
+inline constexpr uint32_t kMemberVersion = 1;
+// Feature bits this version understands; any other set bit makes a member
+// unreadable (a newer r5cfs wrote it).
+inline constexpr uint32_t kKnownFeatures = 0;
+// Seed of the member superblock checksum (the array UUID is inside the block).
+inline constexpr uint64_t kMemberChecksumSeed = 0x7235'6366'735f'7362ull;
+// The data area starts at max(kMinDataOffset, chunk) and leaves kTailReserve
+// free at the end, where mdadm --metadata=1.0 puts its superblock when an
+// admin assembles the data areas in the kernel (r5cfs(8), RECOVERY WITHOUT R5CFS).
+inline constexpr uint64_t kMinDataOffset = 1 << 20;
+inline constexpr uint64_t kTailReserve = 1 << 20;
+inline constexpr size_t kNameMax = 32;
+
+namespace sb {  // byte offsets inside the member superblock
+inline constexpr size_t kMagic = 0;          // u64
+inline constexpr size_t kVersion = 8;        // u32
+inline constexpr size_t kFeatures = 12;      // u32
+inline constexpr size_t kArrayUuid = 16;     // 16 bytes
+inline constexpr size_t kLevel = 32;         // u32
+inline constexpr size_t kLayout = 36;        // u32, md's ALGORITHM_* value
+inline constexpr size_t kChunkSize = 40;     // u32, bytes
+inline constexpr size_t kMemberCount = 44;   // u32
+inline constexpr size_t kSlot = 48;          // u32
+inline constexpr size_t kState = 52;         // u32, MemberState
+inline constexpr size_t kDataOffset = 56;    // u64, bytes
+inline constexpr size_t kDataSize = 64;      // u64, bytes, multiple of chunk
+inline constexpr size_t kEvents = 72;        // u64
+inline constexpr size_t kFailedMask = 80;    // u64, bit i = slot i failed
+inline constexpr size_t kCreateTime = 88;    // u64, unix seconds
+inline constexpr size_t kUpdateTime = 96;    // u64, unix seconds
+inline constexpr size_t kName = 104;         // kNameMax bytes, NUL padded
+inline constexpr size_t kReserved = 136;     // zero up to kChecksum
+inline constexpr size_t kChecksum = 4088;    // u64, XXH3 over [0, kChecksum)
+}  // namespace sb
+static_assert(sb::kName + kNameMax == sb::kReserved);
+static_assert(sb::kChecksum + 8 == kSuperblockSize);
+
+enum class ArrayState : uint32_t { kClean = 0, kDirty = 1 };
+
+struct MemberSuperblock {
+  Uuid array_uuid{};
+  std::string name;
+  uint32_t level = 5;
+  geometry::Layout layout = geometry::Layout::kLeftSymmetric;
+  uint32_t chunk_size = 0;
+  uint32_t member_count = 0;
+  uint32_t slot = 0;
+  ArrayState state = ArrayState::kClean;
+  uint64_t data_offset = 0;
+  uint64_t data_size = 0;
+  uint64_t events = 0;
+  uint64_t failed_mask = 0;
+  uint64_t create_time = 0;
+  uint64_t update_time = 0;
+
+  geometry::Geometry geometry() const;
+  bool operator==(const MemberSuperblock&) const = default;
+};
+
+void encode(const MemberSuperblock& sb, std::span<std::byte, kSuperblockSize> out);
+// kNotFound when there is no r5cfs magic (a blank or foreign device);
+// kCorruption for a damaged or unsupported block; the message says which field.
+Result<MemberSuperblock> decode_member_superblock(std::span<const std::byte, kSuperblockSize> in);
+
+}  // namespace r5::format

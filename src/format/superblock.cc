@@ -1,0 +1,101 @@
+#include <uuid/uuid.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/checksum.h"
+#include "base/endian.h"
+#include "format/ondisk.h"
+
+namespace r5::format {
+
+std::string uuid_to_string(const Uuid& uuid) {
+  char text[37];
+  uuid_unparse_lower(uuid.data(), text);
+  return text;
+}
+
+geometry::Geometry MemberSuperblock::geometry() const {
+  geometry::Geometry g;
+  g.level = level;
+  g.layout = layout;
+  g.members = member_count;
+  g.chunk_size = chunk_size;
+  g.rows = chunk_size ? data_size / chunk_size : 0;
+  return g;
+}
+
+void encode(const MemberSuperblock& s, std::span<std::byte, kSuperblockSize> out) {
+  std::byte* p = out.data();
+  std::memset(p, 0, kSuperblockSize);
+  put_le64(p + sb::kMagic, kMemberMagic);
+  put_le32(p + sb::kVersion, kMemberVersion);
+  put_le32(p + sb::kFeatures, 0);
+  std::memcpy(p + sb::kArrayUuid, s.array_uuid.data(), 16);
+  put_le32(p + sb::kLevel, s.level);
+  put_le32(p + sb::kLayout, uint32_t(s.layout));
+  put_le32(p + sb::kChunkSize, s.chunk_size);
+  put_le32(p + sb::kMemberCount, s.member_count);
+  put_le32(p + sb::kSlot, s.slot);
+  put_le32(p + sb::kState, uint32_t(s.state));
+  put_le64(p + sb::kDataOffset, s.data_offset);
+  put_le64(p + sb::kDataSize, s.data_size);
+  put_le64(p + sb::kEvents, s.events);
+  put_le64(p + sb::kFailedMask, s.failed_mask);
+  put_le64(p + sb::kCreateTime, s.create_time);
+  put_le64(p + sb::kUpdateTime, s.update_time);
+  std::memcpy(p + sb::kName, s.name.data(), std::min(s.name.size(), kNameMax - 1));
+  put_le64(p + sb::kChecksum, checksum({p, sb::kChecksum}, kMemberChecksumSeed));
+}
+
+Result<MemberSuperblock> decode_member_superblock(std::span<const std::byte, kSuperblockSize> in) {
+  const std::byte* p = in.data();
+  if (get_le64(p + sb::kMagic) != kMemberMagic) return not_found("no r5cfs member superblock");
+  if (get_le64(p + sb::kChecksum) != checksum({p, sb::kChecksum}, kMemberChecksumSeed))
+    return corruption("member superblock checksum mismatch");
+  uint32_t version = get_le32(p + sb::kVersion);
+  if (version != kMemberVersion)
+    return corruption(fmt::format("member superblock version {} (this r5cfs reads version {})", version, kMemberVersion));
+  uint32_t features = get_le32(p + sb::kFeatures);
+  if (features & ~kKnownFeatures)
+    return corruption(fmt::format("member superblock has unknown feature bits {:#x}", features & ~kKnownFeatures));
+  if (std::any_of(p + sb::kReserved, p + sb::kChecksum, [](std::byte b) { return b != std::byte{0}; }))
+    return corruption("member superblock has non-zero reserved bytes");
+
+  MemberSuperblock s;
+  std::memcpy(s.array_uuid.data(), p + sb::kArrayUuid, 16);
+  s.level = get_le32(p + sb::kLevel);
+  uint32_t layout = get_le32(p + sb::kLayout);
+  if (layout > uint32_t(geometry::Layout::kRightSymmetric))
+    return corruption(fmt::format("member superblock: unknown layout {}", layout));
+  s.layout = geometry::Layout(layout);
+  s.chunk_size = get_le32(p + sb::kChunkSize);
+  s.member_count = get_le32(p + sb::kMemberCount);
+  s.slot = get_le32(p + sb::kSlot);
+  uint32_t state = get_le32(p + sb::kState);
+  if (state > uint32_t(ArrayState::kDirty)) return corruption(fmt::format("member superblock: unknown state {}", state));
+  s.state = ArrayState(state);
+  s.data_offset = get_le64(p + sb::kDataOffset);
+  s.data_size = get_le64(p + sb::kDataSize);
+  s.events = get_le64(p + sb::kEvents);
+  s.failed_mask = get_le64(p + sb::kFailedMask);
+  s.create_time = get_le64(p + sb::kCreateTime);
+  s.update_time = get_le64(p + sb::kUpdateTime);
+  const char* name = reinterpret_cast<const char*>(p + sb::kName);
+  s.name.assign(name, strnlen(name, kNameMax));
+  if (s.name.size() == kNameMax) return corruption("member superblock: array name is not terminated");
+
+  geometry::Geometry g = s.geometry();
+  if (Status st = g.validate(); !st.ok()) return corruption("member superblock: " + st.error().message);
+  if (s.slot >= s.member_count)
+    return corruption(fmt::format("member superblock: slot {} out of range for {} members", s.slot, s.member_count));
+  if (s.data_offset < kSuperblockSize || s.data_offset % geometry::kPageSize != 0)
+    return corruption(fmt::format("member superblock: bad data offset {}", s.data_offset));
+  if (s.data_size == 0 || s.data_size % s.chunk_size != 0 || s.data_offset + s.data_size < s.data_offset)
+    return corruption(fmt::format("member superblock: bad data size {}", s.data_size));
+  if (s.member_count < 64 && (s.failed_mask >> s.member_count) != 0)
+    return corruption(fmt::format("member superblock: failed mask {:#x} names slots beyond {}", s.failed_mask, s.member_count));
+  return s;
+}
+
+}  // namespace r5::format

@@ -1,0 +1,33 @@
+// r5cfs: offline administration of r5cfs arrays (see r5cfs(8)).
+#include <CLI/CLI.hpp>
+
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Administer r5cfs RAID5/6 arrays (see r5cfs(8))", "r5cfs"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "r5cfs 0.1.0");
+
+  r5::tools::CreateArgs create;
+  CLI::App* create_cmd = app.add_subcommand(
+      "create", "Create an array: write a superblock on every member (creating missing member files), zeroing them");
+  create_cmd->add_option("config", create.config, "Array configuration file (r5cfs.toml(5))")->required();
+  create_cmd->add_flag("--force", create.force,
+                       "Overwrite members that carry an r5cfs superblock or a filesystem signature");
+
+  r5::tools::InfoArgs info;
+  CLI::App* info_cmd = app.add_subcommand(
+      "info", "Examine the members offline: geometry, capacity, each member's slot, state and data offset");
+  info_cmd->add_option("config", info.config, "Array configuration file (r5cfs.toml(5))")->required();
+  info_cmd->add_flag("--json", info.json, "Print JSON instead of text");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? r5::tools::kExitOk : r5::tools::kExitUsage;
+  }
+  if (*create_cmd) return r5::tools::run_create(create);
+  if (*info_cmd) return r5::tools::run_info(info);
+  return r5::tools::kExitUsage;
+}
