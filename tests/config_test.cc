@@ -365,8 +365,11 @@ TEST_CASE("array.layout") {
     const char* name;
     Layout layout;
   };
-  for (Named n : {Named{"left-asymmetric", Layout::kLeftAsymmetric}, Named{"right-asymmetric", Layout::kRightAsymmetric},
-                  Named{"left-symmetric", Layout::kLeftSymmetric}, Named{"right-symmetric", Layout::kRightSymmetric}}) {
+  const Named kNamed[] = {{"left-asymmetric", Layout::kLeftAsymmetric},
+                         {"right-asymmetric", Layout::kRightAsymmetric},
+                         {"left-symmetric", Layout::kLeftSymmetric},
+                         {"right-symmetric", Layout::kRightSymmetric}};
+  for (Named n : kNamed) {
     CAPTURE(n.name);
     CHECK(parse_ok(add("array", std::string("layout = \"") + n.name + "\"")).array.layout == n.layout);
   }
@@ -619,7 +622,8 @@ TEST_CASE("TOML syntax errors carry line and column") {
         "conf/t.toml:3:9: Error while parsing key-value pair: expected value, saw '\\n'");
   CHECK(error_of("[array]\nname = \"x\"\nname = \"y\"\n") ==
         "conf/t.toml:3:8: Error while parsing key-value pair: cannot redefine existing string 'name'");
-  CHECK(error_of(kMinimal + "[array]\n") == "conf/t.toml:8:1: Error while parsing table header: cannot redefine existing table 'array'");
+  CHECK(error_of(kMinimal + "[array]\n") ==
+        "conf/t.toml:8:1: Error while parsing table header: cannot redefine existing table 'array'");
   std::string unterminated = error_of("\n\n\nname = \"t");
   CHECK(unterminated.rfind("conf/t.toml:4:", 0) == 0);
   std::string overflow = error_of(add("array", "chunk_size = 99999999999999999999"));

@@ -299,7 +299,8 @@ TEST_CASE("sizes") {
 
 TEST_CASE("validate accepts the supported range") {
   for (const Case& c : all_cases())
-    for (uint32_t chunk : {4096u, 8192u, 1u << 20, 1u << 31}) CHECK(make(c.level, c.layout, c.members, chunk).validate().ok());
+    for (uint32_t chunk : {4096u, 8192u, 1u << 20, 1u << 31})
+      CHECK(make(c.level, c.layout, c.members, chunk).validate().ok());
   CHECK(make(5, Layout::kLeftSymmetric, 3, 4096, 0).validate().ok());
 }
 

@@ -158,6 +158,12 @@ fs::path identity(const fs::path& absolute) {
   return p;
 }
 
+// One key of one table: its node (null when absent) and its name in messages.
+struct Field {
+  const toml::node* node;
+  std::string key;
+};
+
 class Parser {
  public:
   Parser(std::string shown, fs::path absolute_file)
@@ -182,14 +188,19 @@ class Parser {
   Error found(std::string_view key, const toml::node& node, std::string_view expected) const {
     return fail(key, fmt::format("found {}, expected {}", describe(node), expected));
   }
-  Error missing(std::string_view key, std::string_view expected) const {
-    return fail(key, fmt::format("missing, expected {}", expected));
+  Error found(const Field& f, std::string_view expected) const { return found(f.key, *f.node, expected); }
+  Error missing(const Field& f, std::string_view expected) const {
+    return fail(f.key, fmt::format("missing, expected {}", expected));
   }
 
   static const toml::table& table(const toml::table& root, std::string_view name) {
     static const toml::table kEmpty;
     const toml::table* t = root.get_as<toml::table>(name);
     return t ? *t : kEmpty;
+  }
+
+  static Field field(const toml::table& t, std::string_view table, std::string_view name) {
+    return Field{t.get(name), fmt::format("{}.{}", table, name)};
   }
 
   // Unknown keys are reported before anything else: "levle = 5" should say
@@ -212,90 +223,84 @@ class Parser {
     return {};
   }
 
-  // Reads a string key; `out` keeps its default when the key is absent and
-  // not required. `type_expected` is what a wrong type or absence is told.
-  Status get_string(const toml::table& t, std::string_view key, std::string_view type_expected, bool required,
-                    std::string& out, bool& present) const {
-    const toml::node* node = t.get(key.substr(key.find('.') + 1));
-    present = node != nullptr;
-    if (!node) return required ? Status(missing(key, type_expected)) : Status();
-    if (!node->is_string()) return found(key, *node, type_expected);
-    out = node->as_string()->get();
-    return {};
+  // The string value, or nullptr when the key is absent. A wrong type is told
+  // `expected`.
+  Result<const std::string*> string_of(const Field& f, std::string_view expected) const {
+    if (!f.node) return nullptr;
+    if (!f.node->is_string()) return found(f, expected);
+    return &f.node->as_string()->get();
   }
 
   // Sizes are a TOML integer (bytes) or a string as parse_size() reads it.
-  Status get_size(const toml::table& t, std::string_view key, std::optional<uint64_t>& out,
-                  const toml::node*& where) const {
-    const toml::node* node = t.get(key.substr(key.find('.') + 1));
-    where = node;
-    out.reset();
-    if (!node) return {};
-    if (const auto* i = node->as_integer()) {
-      if (i->get() < 0) return found(key, *node, kSizeExpected);
-      out = uint64_t(i->get());
-      return {};
+  Result<std::optional<uint64_t>> size_of(const Field& f) const {
+    if (!f.node) return std::optional<uint64_t>();
+    if (const auto* i = f.node->as_integer()) {
+      if (i->get() < 0) return found(f, kSizeExpected);
+      return std::optional<uint64_t>(uint64_t(i->get()));
     }
-    if (const auto* s = node->as_string()) {
-      out = parse_size(s->get());
-      if (!out) return found(key, *node, kSizeExpected);
-      return {};
+    if (const auto* s = f.node->as_string()) {
+      auto size = parse_size(s->get());
+      if (!size) return found(f, kSizeExpected);
+      return size;
     }
-    return found(key, *node, kSizeExpected);
+    return found(f, kSizeExpected);
   }
 
   // A path as written, resolved against the config file's folder.
-  Status get_path(const toml::node& node, std::string_view key, fs::path& out) const {
-    if (!node.is_string()) return found(key, node, "a string");
-    const std::string& text = node.as_string()->get();
-    if (text.empty()) return found(key, node, "a path");
+  Result<fs::path> path_of(const Field& f) const {
+    R5_ASSIGN_OR_RETURN(const std::string* text, string_of(f, "a string"));
+    if (text->empty()) return found(f, "a path");
     // The kernel would silently cut the path at the NUL.
-    if (text.find('\0') != std::string::npos) return found(key, node, "a path without NUL characters");
-    fs::path p(text);
-    out = (p.is_absolute() ? p : folder_ / p).lexically_normal();
-    if (identity(out) == file_identity_) return fail(key, fmt::format("{} is the config file itself", quote(text)));
-    return {};
+    if (text->find('\0') != std::string::npos) return found(f, "a path without NUL characters");
+    fs::path p(*text);
+    fs::path out = (p.is_absolute() ? p : folder_ / p).lexically_normal();
+    if (identity(out) == file_identity_) return fail(f.key, fmt::format("{} is the config file itself", quote(*text)));
+    return out;
   }
 
   Status parse_array(const toml::table& t) {
     ArrayConfig& a = config_.array;
-    bool present = false;
 
-    R5_TRY(get_string(t, "array.name", "a string", true, a.name, present));
-    if (!valid_name(a.name))
-      return found("array.name", *t.get("name"),
-                   fmt::format("1 to {} letters, digits, '.', '_' or '-'", kMaxNameLength));
+    Field name = field(t, "array", "name");
+    R5_ASSIGN_OR_RETURN(const std::string* name_text, string_of(name, "a string"));
+    if (!name_text) return missing(name, "a string");
+    if (!valid_name(*name_text))
+      return found(name, fmt::format("1 to {} letters, digits, '.', '_' or '-'", kMaxNameLength));
+    a.name = *name_text;
 
-    const toml::node* level = t.get("level");
-    if (!level) return missing("array.level", "5 or 6");
-    if (!level->is_integer() || (level->as_integer()->get() != 5 && level->as_integer()->get() != 6))
-      return found("array.level", *level, "5 or 6");
-    a.level = uint32_t(level->as_integer()->get());
+    Field level = field(t, "array", "level");
+    if (!level.node) return missing(level, "5 or 6");
+    // Compared as int64 before narrowing, so no value wraps into range.
+    const auto* level_int = level.node->as_integer();
+    if (!level_int || (level_int->get() != 5 && level_int->get() != 6)) return found(level, "5 or 6");
+    a.level = uint32_t(level_int->get());
 
-    std::string layout_text(geometry::layout_name(a.layout));
-    R5_TRY(get_string(t, "array.layout", kLayoutExpected, false, layout_text, present));
-    auto layout = geometry::parse_layout(layout_text);
-    if (!layout) return found("array.layout", *t.get("layout"), kLayoutExpected);
-    // md's other RAID6 layouts order the syndrome differently; only
-    // left-symmetric is implemented.
-    if (a.level == 6 && *layout != geometry::Layout::kLeftSymmetric)
-      return found("array.layout", *t.get("layout"), "\"left-symmetric\" for RAID6");
-    a.layout = *layout;
-
-    std::optional<uint64_t> size;
-    const toml::node* where = nullptr;
-    R5_TRY(get_size(t, "array.chunk_size", size, where));
-    if (size) {
-      if (!is_power_of_two(*size) || *size < kMinChunkSize)
-        return found("array.chunk_size", *where, "a power of two >= 4KiB");
-      if (*size > kMaxChunkSize) return found("array.chunk_size", *where, "at most 64MiB");
-      a.chunk_size = uint32_t(*size);
+    Field layout = field(t, "array", "layout");
+    R5_ASSIGN_OR_RETURN(const std::string* layout_text, string_of(layout, kLayoutExpected));
+    if (layout_text) {
+      auto parsed = geometry::parse_layout(*layout_text);
+      if (!parsed) return found(layout, kLayoutExpected);
+      // md's other RAID6 layouts order the syndrome differently; only
+      // left-symmetric is implemented.
+      if (a.level == 6 && *parsed != geometry::Layout::kLeftSymmetric)
+        return found(layout, "\"left-symmetric\" for RAID6");
+      a.layout = *parsed;
     }
 
-    R5_TRY(get_size(t, "array.member_size", size, where));
-    if (size) {
-      if (*size < kMinMemberSize) return found("array.member_size", *where, "at least 4MiB");
-      a.member_size = *size;
+    Field chunk = field(t, "array", "chunk_size");
+    R5_ASSIGN_OR_RETURN(std::optional<uint64_t> chunk_size, size_of(chunk));
+    if (chunk_size) {
+      if (!is_power_of_two(*chunk_size) || *chunk_size < kMinChunkSize)
+        return found(chunk, "a power of two >= 4KiB");
+      if (*chunk_size > kMaxChunkSize) return found(chunk, "at most 64MiB");
+      a.chunk_size = uint32_t(*chunk_size);
+    }
+
+    Field member = field(t, "array", "member_size");
+    R5_ASSIGN_OR_RETURN(std::optional<uint64_t> member_size, size_of(member));
+    if (member_size) {
+      if (*member_size < kMinMemberSize) return found(member, "at least 4MiB");
+      a.member_size = *member_size;
     }
 
     return parse_members(t);
@@ -303,36 +308,33 @@ class Parser {
 
   Status parse_members(const toml::table& t) {
     ArrayConfig& a = config_.array;
-    const toml::node* node = t.get("members");
-    if (!node) return missing("array.members", "an array of member paths");
-    const toml::array* list = node->as_array();
-    if (!list) return found("array.members", *node, "an array of member paths");
+    Field members = field(t, "array", "members");
+    if (!members.node) return missing(members, "an array of member paths");
+    const toml::array* list = members.node->as_array();
+    if (!list) return found(members, "an array of member paths");
 
     uint32_t min_members = a.level == 6 ? 4 : 3;
     if (list->size() < min_members)
-      return fail("array.members", fmt::format("found {} members, expected at least {} for RAID{}", list->size(),
-                                               min_members, a.level));
+      return fail(members.key, fmt::format("found {} members, expected at least {} for RAID{}", list->size(),
+                                           min_members, a.level));
     if (list->size() > geometry::kMaxMembers)
-      return fail("array.members",
+      return fail(members.key,
                   fmt::format("found {} members, expected at most {}", list->size(), geometry::kMaxMembers));
 
-    std::vector<fs::path> identities;
     for (size_t i = 0; i < list->size(); i++) {
-      std::string key = fmt::format("array.members[{}]", i);
-      fs::path path;
-      R5_TRY(get_path((*list)[i], key, path));
+      Field member{list->get(i), fmt::format("array.members[{}]", i)};
+      R5_ASSIGN_OR_RETURN(fs::path path, path_of(member));
       fs::path id = identity(path);
-      for (size_t j = 0; j < identities.size(); j++) {
-        if (identities[j] != id) continue;
+      for (size_t j = 0; j < member_identities_.size(); j++) {
+        if (member_identities_[j] != id) continue;
         const std::string& first = (*list)[j].as_string()->get();
-        const std::string& again = (*list)[i].as_string()->get();
-        std::string aliases = first == again ? "" : fmt::format(" (also as {})", quote(first));
-        return fail("array.members", fmt::format("{} is listed twice{}", quote(again), aliases));
+        const std::string& again = member.node->as_string()->get();
+        std::string alias = first == again ? "" : fmt::format(" (also as {})", quote(first));
+        return fail(members.key, fmt::format("{} is listed twice{}", quote(again), alias));
       }
-      identities.push_back(std::move(id));
+      member_identities_.push_back(std::move(id));
       a.members.push_back(std::move(path));
     }
-    member_identities_ = std::move(identities);
 
     // Belt and braces: the geometry module is the authority on what it can map.
     geometry::Geometry g;
@@ -346,86 +348,90 @@ class Parser {
 
   Status parse_journal(const toml::table& t) {
     JournalConfig& j = config_.journal;
-    bool present = false;
 
-    std::string mode(mode_name(j.mode));
-    R5_TRY(get_string(t, "journal.mode", kModeExpected, false, mode, present));
-    if (mode == "write-back")
-      j.mode = JournalMode::kWriteBack;
-    else if (mode == "write-through")
-      j.mode = JournalMode::kWriteThrough;
-    else if (mode == "none")
-      j.mode = JournalMode::kNone;
-    else
-      return found("journal.mode", *t.get("mode"), kModeExpected);
+    Field mode = field(t, "journal", "mode");
+    R5_ASSIGN_OR_RETURN(const std::string* mode_text, string_of(mode, kModeExpected));
+    if (mode_text) {
+      if (*mode_text == "write-back")
+        j.mode = JournalMode::kWriteBack;
+      else if (*mode_text == "write-through")
+        j.mode = JournalMode::kWriteThrough;
+      else if (*mode_text == "none")
+        j.mode = JournalMode::kNone;
+      else
+        return found(mode, kModeExpected);
+    }
 
-    if (const toml::node* node = t.get("path")) {
-      R5_TRY(get_path(*node, "journal.path", j.path));
+    Field path = field(t, "journal", "path");
+    if (path.node) {
+      R5_ASSIGN_OR_RETURN(j.path, path_of(path));
       fs::path id = identity(j.path);
       for (size_t i = 0; i < member_identities_.size(); i++) {
         if (member_identities_[i] == id)
-          return fail("journal.path", fmt::format("{} is also array.members[{}]", quote(node->as_string()->get()), i));
+          return fail(path.key,
+                      fmt::format("{} is also array.members[{}]", quote(path.node->as_string()->get()), i));
       }
     } else if (j.mode != JournalMode::kNone) {
-      return missing("journal.path", "a path (required unless journal.mode = \"none\")");
+      return missing(path, "a path (required unless journal.mode = \"none\")");
     }
 
-    std::optional<uint64_t> size;
-    const toml::node* where = nullptr;
-    R5_TRY(get_size(t, "journal.size", size, where));
-    if (size) {
-      if (*size < kMinJournalSize) return found("journal.size", *where, "at least 1MiB");
-      j.size = *size;
+    Field size = field(t, "journal", "size");
+    R5_ASSIGN_OR_RETURN(std::optional<uint64_t> size_bytes, size_of(size));
+    if (size_bytes) {
+      if (*size_bytes < kMinJournalSize) return found(size, "at least 1MiB");
+      j.size = *size_bytes;
     }
 
-    std::string sync(sync_name(j.sync));
-    R5_TRY(get_string(t, "journal.sync", kSyncExpected, false, sync, present));
-    if (sync == "fsync")
-      j.sync = JournalSync::kFsync;
-    else if (sync == "always")
-      j.sync = JournalSync::kAlways;
-    else
-      return found("journal.sync", *t.get("sync"), kSyncExpected);
+    Field sync = field(t, "journal", "sync");
+    R5_ASSIGN_OR_RETURN(const std::string* sync_text, string_of(sync, kSyncExpected));
+    if (sync_text) {
+      if (*sync_text == "fsync")
+        j.sync = JournalSync::kFsync;
+      else if (*sync_text == "always")
+        j.sync = JournalSync::kAlways;
+      else
+        return found(sync, kSyncExpected);
+    }
 
-    if (const toml::node* node = t.get("drain_on_unmount")) {
-      if (!node->is_boolean()) return found("journal.drain_on_unmount", *node, "true or false");
-      j.drain_on_unmount = node->as_boolean()->get();
+    Field drain = field(t, "journal", "drain_on_unmount");
+    if (drain.node) {
+      if (!drain.node->is_boolean()) return found(drain, "true or false");
+      j.drain_on_unmount = drain.node->as_boolean()->get();
     }
     return {};
   }
 
   Status parse_cache(const toml::table& t) {
     CacheConfig& c = config_.cache;
-    std::optional<uint64_t> size;
-    const toml::node* where = nullptr;
-    R5_TRY(get_size(t, "cache.memory", size, where));
-    if (size) {
-      if (*size < kMinCacheMemory) return found("cache.memory", *where, "at least 16MiB");
-      c.memory = *size;
+
+    Field memory = field(t, "cache", "memory");
+    R5_ASSIGN_OR_RETURN(std::optional<uint64_t> memory_bytes, size_of(memory));
+    if (memory_bytes) {
+      if (*memory_bytes < kMinCacheMemory) return found(memory, "at least 16MiB");
+      c.memory = *memory_bytes;
     }
 
-    if (const toml::node* node = t.get("max_age")) {
-      if (!node->is_string()) return found("cache.max_age", *node, kDurationExpected);
-      auto age = parse_duration(node->as_string()->get());
-      if (!age) return found("cache.max_age", *node, kDurationExpected);
-      if (*age < kMinMaxAge || *age > kMaxMaxAge) return found("cache.max_age", *node, "between 1ms and 24h");
+    Field max_age = field(t, "cache", "max_age");
+    R5_ASSIGN_OR_RETURN(const std::string* age_text, string_of(max_age, kDurationExpected));
+    if (age_text) {
+      auto age = parse_duration(*age_text);
+      if (!age) return found(max_age, kDurationExpected);
+      if (*age < kMinMaxAge || *age > kMaxMaxAge) return found(max_age, "between 1ms and 24h");
       c.max_age = *age;
     }
     return {};
   }
 
   Status parse_mount(const toml::table& t) {
-    MountConfig& m = config_.mount;
-    bool present = false;
-    R5_TRY(get_string(t, "mount.image", "a string", false, m.image, present));
-    if (!present) return {};
-    const toml::node& node = *t.get("image");
-    const std::string& name = m.image;
-    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-        name.find('\0') != std::string::npos)
-      return found("mount.image", node, "a plain file name (no '/', not \".\" or \"..\")");
-    if (name.size() > kMaxImageNameLength)
-      return found("mount.image", node, fmt::format("a file name of at most {} bytes", kMaxImageNameLength));
+    Field image = field(t, "mount", "image");
+    R5_ASSIGN_OR_RETURN(const std::string* name, string_of(image, "a string"));
+    if (!name) return {};
+    if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos ||
+        name->find('\0') != std::string::npos)
+      return found(image, "a plain file name (no '/', not \".\" or \"..\")");
+    if (name->size() > kMaxImageNameLength)
+      return found(image, fmt::format("a file name of at most {} bytes", kMaxImageNameLength));
+    config_.mount.image = *name;
     return {};
   }
 

@@ -107,7 +107,7 @@ Status decode_rebuild(unsigned k, std::span<std::byte* const> blocks, std::span<
     coef[j] = a;
     if (rows == 2) coef[k + j] = b;
   }
-  unsigned char tables[32 * 2 * kMaxData];
+  unsigned char tables[kMaxData * 2 * 32];
   ec_init_tables(int(k), int(rows), coef, tables);
 
   unsigned char* src[kMaxData];
