@@ -4,13 +4,12 @@
 #include "config/config.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <iterator>
+#include <span>
 #include <sstream>
 #include <system_error>
 
@@ -54,14 +53,13 @@ constexpr std::string_view kMountKeys[] = {"image"};
 
 struct TableKeys {
   std::string_view table;
-  const std::string_view* begin;
-  const std::string_view* end;
+  std::span<const std::string_view> keys;
 };
-const TableKeys kTables[] = {
-    {"array", std::begin(kArrayKeys), std::end(kArrayKeys)},
-    {"journal", std::begin(kJournalKeys), std::end(kJournalKeys)},
-    {"cache", std::begin(kCacheKeys), std::end(kCacheKeys)},
-    {"mount", std::begin(kMountKeys), std::end(kMountKeys)},
+constexpr TableKeys kTables[] = {
+    {"array", kArrayKeys},
+    {"journal", kJournalKeys},
+    {"cache", kCacheKeys},
+    {"mount", kMountKeys},
 };
 
 constexpr std::string_view kSizeExpected = "a size such as 65536 or \"64KiB\" (suffix B, KiB, MiB, GiB or TiB)";
@@ -216,7 +214,7 @@ class Parser {
       }
       if (!node.is_table()) return found(spec->table, node, "a table");
       for (const auto& [sub, unused] : *node.as_table()) {
-        if (std::find(spec->begin, spec->end, sub.str()) == spec->end)
+        if (std::find(spec->keys.begin(), spec->keys.end(), sub.str()) == spec->keys.end())
           return invalid(fmt::format("{}: unknown key '{}.{}'", shown_, spec->table, escape(sub.str())));
       }
     }
@@ -249,6 +247,7 @@ class Parser {
   // A path as written, resolved against the config file's folder.
   Result<fs::path> path_of(const Field& f) const {
     R5_ASSIGN_OR_RETURN(const std::string* text, string_of(f, "a string"));
+    if (!text) return missing(f, "a path");
     if (text->empty()) return found(f, "a path");
     // The kernel would silently cut the path at the NUL.
     if (text->find('\0') != std::string::npos) return found(f, "a path without NUL characters");
