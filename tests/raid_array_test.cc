@@ -217,3 +217,26 @@ TEST_CASE("out-of-range I/O is refused") {
   CHECK(!a.array->write(a.array->capacity(), std::span<const std::byte>(buf.data(), 1)).ok());
   CHECK(a.array->read(a.array->capacity() - 8192, buf).ok());
 }
+
+TEST_CASE("a member failing while several threads write loses nothing") {
+  test::MemoryArray a(6, Layout::kLeftSymmetric, 6, 8192, 32);
+  const uint64_t slice = a.array->capacity() / 4;
+  std::vector<std::byte> model(a.array->capacity());
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t + 100);
+      for (int i = 0; i < 200; ++i) {
+        if (t == 0 && i == 50) a.devices[3]->fail_writes = a.devices[3]->fail_reads = true;
+        if (t == 1 && i == 120) a.devices[5]->fail_writes = true;
+        uint64_t off = t * slice + rng() % (slice - 20000);
+        auto data = random_bytes(rng, 1 + rng() % 20000);
+        REQUIRE(a.array->write(off, data).ok());
+        std::memcpy(model.data() + off, data.data(), data.size());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(a.array->members().failed_mask() == ((1u << 3) | (1u << 5)));
+  check_all(a, model);
+}

@@ -215,11 +215,19 @@ Status RaidArray::execute(Op op, std::vector<Job>& jobs, std::byte* buf, bool& r
   thread_local std::vector<uint32_t> op_slots;
   ops.clear();
   op_slots.clear();
+  // Another request may fail a member after `failed` was sampled; then this
+  // attempt's plan is stale and is redone.
+  bool stale_plan = false;
   auto member_io = [&](io::IoOp::Kind kind, const Job& j, uint32_t role, uint32_t from, uint32_t to, std::byte* mem) {
     if (from >= to) return;
     uint32_t m = j.member(role, d);
     if (!alive(m)) return;
-    ops.push_back(io::IoOp{members_->device(m), kind, data_offset + j.row * g.chunk_size + from, mem, to - from, {}});
+    io::Device* dev = members_->device(m);
+    if (dev == nullptr) {
+      stale_plan = true;
+      return;
+    }
+    ops.push_back(io::IoOp{dev, kind, data_offset + j.row * g.chunk_size + from, mem, to - from, {}});
     op_slots.push_back(m);
   };
   auto read_block = [&](const Job& j, uint32_t role, uint32_t from, uint32_t to) {
@@ -281,6 +289,10 @@ Status RaidArray::execute(Op op, std::vector<Job>& jobs, std::byte* buf, bool& r
         break;
     }
   }
+  if (stale_plan) {
+    retry = true;
+    return {};
+  }
   io::run_batch(ops);
   for (const io::IoOp& o : ops) counters_.member_bytes_read.fetch_add(o.len, std::memory_order_relaxed);
   if (fail_members(ops, op_slots)) {
@@ -340,6 +352,10 @@ Status RaidArray::execute(Op op, std::vector<Job>& jobs, std::byte* buf, bool& r
     for (uint32_t k = 0; k < d; ++k)
       if (j.touched(k)) write_block(j, k, round_down(j.begin[k]), round_up(j.end[k]));
     for (uint32_t r = d; r < roles; ++r) write_block(j, r, j.lo, j.hi);
+  }
+  if (stale_plan) {
+    retry = true;  // nothing was written yet: redo the request degraded
+    return {};
   }
   if (ops.empty()) return {};
   io::run_batch(ops);
