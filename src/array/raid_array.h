@@ -28,6 +28,7 @@ struct ArrayCounters {
   std::atomic<uint64_t> full_stripe_writes{0}, reconstruct_writes{0}, read_modify_writes{0}, degraded_writes{0};
   std::atomic<uint64_t> degraded_reads{0};
   std::atomic<uint64_t> member_bytes_read{0}, member_bytes_written{0};
+  std::atomic<uint64_t> resync_rows_checked{0}, resync_rows_repaired{0};
 };
 
 class RaidArray {
@@ -44,6 +45,10 @@ class RaidArray {
   Status write(uint64_t offset, std::span<const std::byte> in);
   // fdatasync of every active member.
   Status sync();
+  // Makes P (and Q) of one row match its data, under the row lock (the
+  // resync after an unclean shutdown). A degraded array has nothing to
+  // compare: parity then defines the missing data, so the row is left alone.
+  Status resync_row(uint64_t row);
 
   struct Job;  // one row window; defined in raid_array.cc
 

@@ -4,7 +4,9 @@
 // read-modify-write; fsync is an fdatasync of every member.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,15 +34,26 @@ class Engine {
   Status fsync();
   // Makes [offset, offset + len) read as zeros (fallocate PUNCH_HOLE / ZERO_RANGE).
   Status write_zeros(uint64_t offset, uint64_t len);
-  // Clean shutdown: members synced, superblocks marked clean. Idempotent.
+  // Starts background work (the parity resync after an unclean shutdown).
+  // Called once the daemon has detached: no thread may cross its fork.
+  void start_background();
+  bool resync_pending() const { return resync_needed_ && !resync_done_; }
+  // Clean shutdown: background work stopped, members synced, superblocks
+  // marked clean (left dirty while a resync is unfinished, so the next mount
+  // resumes it). Idempotent.
   Status close();
 
  private:
-  Engine(config::Config cfg, std::unique_ptr<array::RaidArray> array);
+  Engine(config::Config cfg, std::unique_ptr<array::RaidArray> array, bool resync_needed);
+  void resync();
 
   config::Config cfg_;
   std::unique_ptr<array::RaidArray> array_;
   bool closed_ = false;
+  const bool resync_needed_;
+  std::atomic<bool> resync_done_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread resync_thread_;
 };
 
 }  // namespace r5::engine

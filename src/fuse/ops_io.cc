@@ -8,7 +8,9 @@
 
 namespace r5::fuse {
 
-void op_init(void*, fuse_conn_info* conn) {
+void op_init(void* userdata, fuse_conn_info* conn) {
+  // The daemon has detached by now, so background threads are safe to start.
+  static_cast<State*>(userdata)->engine->start_background();
   conn->max_write = kMaxRequest;
   conn->max_readahead = kMaxRequest;
   // The page cache must not hold writes back from us: a reply means the

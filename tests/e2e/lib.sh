@@ -259,7 +259,9 @@ info_json() {
 
 # info_get CFG PYEXPR: evaluates PYEXPR with j = the info JSON, prints it.
 info_get() {
-  info_json "$1" | python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"
+  local js
+  js=$(info_json "$1")
+  python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$js"
 }
 
 # new_model CFG: an all-zero model of the image (fresh arrays read as zeros);
@@ -276,13 +278,14 @@ new_model() {
 # parity checker, tree generator), see write_tool.
 r5tool() { python3 "$WS/r5tool.py" "$@"; }
 
-# random_writes CFG IMG MODEL SEED COUNT: random writes at odd offsets and
-# sizes (sub-page, cross-chunk, cross-row, some O_DIRECT) to IMG and MODEL, then fsync.
+# random_writes CFG IMG MODEL SEED COUNT [LIMIT]: random writes at odd offsets
+# and sizes (sub-page, cross-chunk, cross-row, some O_DIRECT) to IMG and MODEL,
+# below LIMIT (default: anywhere), then fsync.
 random_writes() {
-  local cfg=$1 img=$2 model=$3 seed=$4 count=$5 chunk dpr
+  local cfg=$1 img=$2 model=$3 seed=$4 count=$5 limit=${6:-0} chunk dpr
   chunk=$(info_get "$cfg" 'j["chunk_size"]')
   dpr=$(info_get "$cfg" 'j["data_members_per_row"]')
-  r5tool write --img "$img" --model "$model" --seed "$seed" --count "$count" --chunk "$chunk" --data-members "$dpr" \
+  r5tool write --img "$img" --model "$model" --seed "$seed" --count "$count" --chunk "$chunk" --data-members "$dpr" --limit "$limit" \
     || fail "random writes to $img failed"
 }
 
@@ -328,7 +331,7 @@ def die(msg):
 # ---------------------------------------------------------------- writes
 def cmd_write(a):
     rnd = random.Random(a.seed)
-    cap = os.path.getsize(a.model)
+    cap = a.limit or os.path.getsize(a.model)
     chunk, row = a.chunk, a.chunk * a.data_members
     fd = os.open(a.img, os.O_RDWR)
     dfd = os.open(a.img, os.O_RDWR | os.O_DIRECT)
@@ -444,7 +447,9 @@ def cmd_parity(a):
     npar = 1 if level == 5 else 2
     dc = n - npar
     rows = dsize // chunk
-    if dsize % chunk or cap != rows * dc * chunk:
+    if a.rows:
+        rows = min(rows, a.rows)
+    if dsize % chunk or cap != dsize // chunk * dc * chunk:
         die("capacity %d != rows %d x %d data chunks x %d" % (cap, rows, dc, chunk))
     files = [open(paths[s], "rb") for s in range(n)]
     model = open(a.model, "rb") if a.model else None
@@ -528,11 +533,13 @@ w = sub.add_parser("write")
 w.add_argument("--img", required=True); w.add_argument("--model", required=True)
 w.add_argument("--seed", type=int, required=True); w.add_argument("--count", type=int, required=True)
 w.add_argument("--chunk", type=int, required=True); w.add_argument("--data-members", type=int, required=True)
+w.add_argument("--limit", type=int, default=0, help="write below this offset only")
 v = sub.add_parser("verify")
 v.add_argument("--img", required=True); v.add_argument("--model", required=True)
 v.add_argument("--direct", action="store_true"); v.add_argument("--allow-larger", action="store_true")
 p = sub.add_parser("parity")
 p.add_argument("--info", required=True); p.add_argument("--model")
+p.add_argument("--rows", type=int, default=0, help="check only the first ROWS rows")
 t = sub.add_parser("tree")
 t.add_argument("--dir", required=True); t.add_argument("--bytes", type=int, required=True)
 t.add_argument("--seed", type=int, required=True)
