@@ -5,6 +5,7 @@
 #include <map>
 
 #include "array/aligned_buffer.h"
+#include "base/log.h"
 #include "base/units.h"
 
 namespace r5::array {
@@ -17,6 +18,8 @@ std::string_view role_name(MemberRole role) {
     case MemberRole::kStale: return "stale";
     case MemberRole::kForeign: return "foreign";
     case MemberRole::kBlank: return "no-superblock";
+    case MemberRole::kCorrupt: return "corrupt";
+    case MemberRole::kUnreadable: return "unreadable";
     case MemberRole::kInconsistent: return "inconsistent";
   }
   return "?";
@@ -61,6 +64,8 @@ std::vector<ExaminedMember> examine(const config::Config& cfg, bool read_only) {
                                                          : ExaminedMember::Found::kCorrupt;
       m.problem = sb.error().message;
     }
+    log::debug("examined {}: {}{}", m.path, m.sb ? fmt::format("slot {} events {}", m.sb->slot, m.sb->events) : "no superblock",
+               m.problem.empty() ? "" : " (" + m.problem + ")");
     out.push_back(std::move(m));
   }
   return out;
@@ -112,7 +117,11 @@ Result<Assembled> assemble(const config::Config& cfg, std::vector<ExaminedMember
     };
     if (!m.sb) {
       using F = ExaminedMember::Found;
-      leave_out(m.found == F::kNoSuperblock ? MemberRole::kBlank : MemberRole::kMissing, m.problem);
+      MemberRole role = m.found == F::kNoSuperblock ? MemberRole::kBlank
+                        : m.found == F::kCorrupt      ? MemberRole::kCorrupt
+                        : m.found == F::kUnreadable   ? MemberRole::kUnreadable
+                                                      : MemberRole::kMissing;
+      leave_out(role, m.problem);
       continue;
     }
     const format::MemberSuperblock& s = *m.sb;

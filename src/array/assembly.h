@@ -28,7 +28,7 @@ struct ExaminedMember {
 std::vector<ExaminedMember> examine(const config::Config& cfg, bool read_only);
 
 // Role of a configured path after assembly.
-enum class MemberRole { kActive, kFailed, kMissing, kStale, kForeign, kBlank, kInconsistent };
+enum class MemberRole { kActive, kFailed, kMissing, kStale, kForeign, kBlank, kCorrupt, kUnreadable, kInconsistent };
 std::string_view role_name(MemberRole role);
 
 struct Assembled {

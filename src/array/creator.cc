@@ -74,7 +74,7 @@ Result<Created> create_array(const config::Config& cfg, const CreateOptions& opt
       }
       if (std::string sig = foreign_signature(path.string()); !sig.empty() && !options.force)
         return Error{ErrorKind::kBusy, EEXIST,
-                     fmt::format("{}: contains a {} signature; use --force to overwrite it", path.string(), sig)};
+                     fmt::format("{}: contains a filesystem or partition signature ({}); use --force to overwrite it", path.string(), sig)};
       if (cfg.array.member_size && p.size != cfg.array.member_size)
         created.notices.push_back(fmt::format("{} exists with {} bytes; using its size, not array.member_size {}",
                                               path.string(), p.size, cfg.array.member_size));

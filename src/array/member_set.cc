@@ -8,8 +8,8 @@
 
 namespace r5::array {
 
-MemberSet::MemberSet(format::MemberSuperblock sb, std::vector<MemberSlot> slots)
-    : geometry_(sb.geometry()), data_offset_(sb.data_offset), slots_(std::move(slots)), sb_(std::move(sb)) {
+MemberSet::MemberSet(format::MemberSuperblock sb, std::vector<MemberSlot> slots, bool read_only)
+    : geometry_(sb.geometry()), data_offset_(sb.data_offset), slots_(std::move(slots)), read_only_(read_only), sb_(std::move(sb)) {
   uint64_t mask = sb_.failed_mask;
   for (uint32_t i = 0; i < slots_.size(); ++i)
     if (!slots_[i].device) mask |= uint64_t(1) << i;
@@ -42,6 +42,7 @@ Status MemberSet::write_superblocks(format::ArrayState state) {
 }
 
 Status MemberSet::write_superblocks_locked() {
+  if (read_only_) return {};
   // A member whose superblock cannot be written is failed too; repeat until
   // every surviving member holds the same, newest superblock.
   for (uint32_t attempt = 0; attempt <= count(); ++attempt) {

@@ -23,7 +23,10 @@ class MemberSet {
  public:
   // `sb` is the freshest superblock; slots in slot order. Slots without a
   // device, or named in sb.failed_mask, are failed from the start.
-  MemberSet(format::MemberSuperblock sb, std::vector<MemberSlot> slots);
+  // A read-only set (mount -o ro) never writes a superblock: failures are
+  // then only recorded in memory.
+  MemberSet(format::MemberSuperblock sb, std::vector<MemberSlot> slots, bool read_only = false);
+  bool read_only() const { return read_only_; }
 
   const geometry::Geometry& geometry() const { return geometry_; }
   uint64_t data_offset() const { return data_offset_; }
@@ -53,6 +56,7 @@ class MemberSet {
   geometry::Geometry geometry_;
   uint64_t data_offset_;
   std::vector<MemberSlot> slots_;
+  const bool read_only_;
   std::atomic<uint64_t> failed_mask_{0};
   mutable std::mutex sb_mutex_;    // guards sb_; held across superblock writes
   format::MemberSuperblock sb_;

@@ -11,6 +11,7 @@ namespace {
 
 std::atomic<bool> g_syslog{false};
 std::atomic<bool> g_verbose{false};
+std::atomic<const char*> g_ident{"r5cfs"};
 std::mutex g_stderr_mutex;  // keeps lines from interleaving
 
 const char* prefix(Level level) {
@@ -42,6 +43,8 @@ void use_syslog(const char* ident) {
 
 void set_verbose(bool verbose) { g_verbose = verbose; }
 
+void set_ident(const char* ident) { g_ident = ident; }
+
 void write(Level level, std::string_view message) {
   if (level == Level::kDebug && !g_verbose) return;
   if (g_syslog) {
@@ -49,7 +52,7 @@ void write(Level level, std::string_view message) {
     return;
   }
   std::lock_guard lock(g_stderr_mutex);
-  fmt::print(stderr, "r5cfs: {}{}\n", prefix(level), message);
+  fmt::print(stderr, "{}: {}{}\n", g_ident.load(), prefix(level), message);
 }
 
 }  // namespace r5::log

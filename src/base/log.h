@@ -12,6 +12,8 @@ enum class Level { kError, kWarning, kInfo, kDebug };
 
 // Switches output to syslog with the given identity (after daemonizing).
 void use_syslog(const char* ident);
+// The program name that prefixes stderr lines ("r5cfs" by default).
+void set_ident(const char* ident);
 void set_verbose(bool verbose);
 void write(Level level, std::string_view message);
 

@@ -1,7 +1,11 @@
 // mount.r5cfs CONFIG MOUNTPOINT [-o OPTIONS] [-f]: assembles the array and
 // serves it as MOUNTPOINT/<mount.image>. Also called by mount(8) for
 // `mount -t r5cfs CONFIG DIR` and fstab lines.
+#include <limits.h>
+#include <stdlib.h>
+
 #include <CLI/CLI.hpp>
+#include <cstring>
 
 #include "base/log.h"
 #include "config/config.h"
@@ -27,12 +31,26 @@ int main(int argc, char** argv) {
   app.add_option("mountpoint", mountpoint, "Existing directory to mount on")->required();
   app.add_option("-o", options, "Comma-separated mount options: ro, foreground, verbose, allow_other, "
                                 "default_permissions, nodev, nosuid, noexec (mount(8) generic options are accepted)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->allow_extra_args(false);  // one value per -o, so positionals may follow
   app.add_flag("-f,--foreground", foreground, "Stay in the foreground and log to stderr");
   app.add_flag("-v,--verbose", verbose, "Log debug messages");
   app.add_flag("-n,-s", ignored_flag, "Accepted for mount(8) compatibility; no effect");
   app.set_version_flag("--version", "mount.r5cfs 0.1.0");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  r5::log::set_ident("mount.r5cfs");
+  // libfuse changes to "/" when it detaches (even in the foreground), so a
+  // relative mount point would later name another directory at unmount.
+  char resolved[PATH_MAX];
+  if (realpath(mountpoint.c_str(), resolved) == nullptr) {
+    r5::log::error("mount point {}: {}", mountpoint, std::strerror(errno));
+    return 1;
+  }
+  mountpoint = resolved;
 
   r5::fuse::MountOptions mount_options;
   mount_options.foreground = foreground;
@@ -57,10 +75,11 @@ int main(int argc, char** argv) {
     r5::log::error("{}", cfg.error().message);
     return 1;
   }
-  auto engine = r5::engine::Engine::open(*cfg);
+  auto engine = r5::engine::Engine::open(*cfg, mount_options.read_only);
   if (!engine.ok()) {
     r5::log::error("{}", engine.error().message);
-    return 2;
+    // A config that does not fit the members is a usage error; the rest are array problems.
+    return engine.error().kind == r5::ErrorKind::kInvalid ? 1 : 2;
   }
   r5::Status served = r5::fuse::serve(**engine, mountpoint, mount_options);
   if (!served.ok()) r5::log::error("{}", served.error().message);

@@ -13,21 +13,21 @@ Engine::~Engine() {
   if (Status st = close(); !st.ok()) log::error("closing the array: {}", st.error().message);
 }
 
-Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg) {
+Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg, bool read_only) {
   if (cfg.journal.mode != config::JournalMode::kNone)
     return invalid(fmt::format("{}: journal.mode: found \"{}\", but this version of r5cfs implements only \"none\" "
                                "(plain RAID5/6); set journal.mode = \"none\"",
                                cfg.file.string(), config::mode_name(cfg.journal.mode)));
-  R5_ASSIGN_OR_RETURN(array::Assembled assembled, array::assemble(cfg, array::examine(cfg, /*read_only=*/false)));
+  R5_ASSIGN_OR_RETURN(array::Assembled assembled, array::assemble(cfg, array::examine(cfg, read_only)));
   for (const std::string& notice : assembled.notices) log::warn("{}", notice);
-  const bool unclean = assembled.sb.state == format::ArrayState::kDirty;
+  const bool unclean = assembled.sb.state == format::ArrayState::kDirty && !read_only;
   if (unclean && assembled.degraded())
     log::warn("array '{}' was not shut down cleanly and is degraded: stripes being written at the time may have "
               "stale parity, which corrupts the missing member's blocks there (the write hole of journal mode none)",
               assembled.sb.name);
   else if (unclean)
     log::warn("array '{}' was not shut down cleanly: parity will be resynchronised in the background", assembled.sb.name);
-  auto members = std::make_unique<array::MemberSet>(assembled.sb, std::move(assembled.slots));
+  auto members = std::make_unique<array::MemberSet>(assembled.sb, std::move(assembled.slots), read_only);
   // Marking the array dirty also records members found missing as failed, so
   // they cannot rejoin later with stale data.
   R5_TRY(members->write_superblocks(format::ArrayState::kDirty));

@@ -20,7 +20,8 @@ class Engine {
  public:
   // Assembles the members of `cfg` and marks the array dirty (in use).
   // Notices (re-ordered or left-out members, degraded start) go to the log.
-  static Result<std::unique_ptr<Engine>> open(const config::Config& cfg);
+  // Read-only: members opened read-only, no superblock written, no resync.
+  static Result<std::unique_ptr<Engine>> open(const config::Config& cfg, bool read_only = false);
   ~Engine();
 
   uint64_t capacity() const { return array_->capacity(); }

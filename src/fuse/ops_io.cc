@@ -16,6 +16,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // The page cache must not hold writes back from us: a reply means the
   // engine has the data, which the durability promises build on.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  log::debug("FUSE protocol {}.{}: max_write {}, max_readahead {}, async dio {}", conn->proto_major, conn->proto_minor,
+             conn->max_write, conn->max_readahead, (conn->want & FUSE_CAP_ASYNC_DIO) ? "on" : "off");
 }
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*) {

@@ -2,6 +2,7 @@
 
 #include <liburing.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "base/log.h"
@@ -50,20 +51,22 @@ class Ring {
       }
       io_uring_sqe_set_data(sqe, &op);
     }
-    int submitted = io_uring_submit_and_wait(&ring_, n);
-    if (submitted < 0) {
-      // Nothing was queued: run them the slow way rather than fail the I/O.
-      for (unsigned i = 0; i < n; ++i) ops[i]->status = run_sync(*ops[i]);
-      return;
+    // Queued entries stay in the ring until the kernel takes them: submit
+    // until it has all of them (it may take fewer under memory pressure).
+    unsigned submitted = 0;
+    while (submitted < n) {
+      int rc = io_uring_submit(&ring_);
+      if (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) continue;
+      if (rc < 0) fatal("io_uring_submit", rc);
+      submitted += unsigned(rc);
     }
     for (unsigned done = 0; done < n;) {
       io_uring_cqe* cqe = nullptr;
       int rc = io_uring_wait_cqe(&ring_, &cqe);
       if (rc == -EINTR) continue;
-      if (rc < 0) {
-        log::error("io_uring_wait_cqe: {}", std::strerror(-rc));
-        continue;
-      }
+      // The kernel may still write into the request buffers: returning now
+      // would let it scribble over memory the caller reuses.
+      if (rc < 0) fatal("io_uring_wait_cqe", rc);
       auto* op = static_cast<IoOp*>(io_uring_cqe_get_data(cqe));
       finish(*op, cqe->res);
       io_uring_cqe_seen(&ring_, cqe);
@@ -72,6 +75,11 @@ class Ring {
   }
 
  private:
+  [[noreturn]] static void fatal(const char* what, int rc) {
+    log::error("{}: {}; cannot continue safely", what, std::strerror(-rc));
+    std::abort();
+  }
+
   static void finish(IoOp& op, int res) {
     if (res < 0) {
       op.status = io_error(-res, fmt::format("{}: {} at {}: {}", op.device->name(),

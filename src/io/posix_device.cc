@@ -110,6 +110,7 @@ Status zero_out(Device& device, void (*progress)(uint64_t done, uint64_t total))
   }
   std::free(mem);
   R5_TRY(st);
+  if (progress) progress(size, size);
   return device.sync();
 }
 
