@@ -252,16 +252,20 @@ TEST_CASE("relative paths resolve against the config file's folder") {
 }
 
 TEST_CASE("unknown keys and tables") {
-  CHECK(error_of(add("array", "foo = 1")) == "conf/t.toml: unknown key 'array.foo'");
-  CHECK(error_of(add("journal", "foo = 1")) == "conf/t.toml: unknown key 'journal.foo'");
-  CHECK(error_of(add("cache", "foo = 1")) == "conf/t.toml: unknown key 'cache.foo'");
-  CHECK(error_of(add("mount", "foo = 1")) == "conf/t.toml: unknown key 'mount.foo'");
-  CHECK(error_of(add("mounts", "image = \"a\"")) == "conf/t.toml: unknown table 'mounts'");
-  CHECK(error_of("verbose = true\n" + kMinimal) == "conf/t.toml: unknown key 'verbose'");
+  CHECK(error_of(add("array", "foo = 1")) ==
+        "conf/t.toml: unknown key 'array.foo', expected one of: name, level, layout, chunk_size, member_size, members");
+  CHECK(error_of(add("journal", "foo = 1")) ==
+        "conf/t.toml: unknown key 'journal.foo', expected one of: path, size, mode, sync, drain_on_unmount");
+  CHECK(error_of(add("cache", "foo = 1")) == "conf/t.toml: unknown key 'cache.foo', expected one of: memory, max_age");
+  CHECK(error_of(add("mount", "foo = 1")) == "conf/t.toml: unknown key 'mount.foo', expected one of: image");
+  CHECK(error_of(add("mounts", "image = \"a\"")) ==
+        "conf/t.toml: unknown table 'mounts', expected one of the tables [array] [journal] [cache] [mount]");
+  CHECK(error_of("verbose = true\n" + kMinimal) ==
+        "conf/t.toml: unknown key 'verbose', expected one of the tables [array] [journal] [cache] [mount]");
   // A typo is reported as a typo, not as the key it should have been.
-  CHECK(error_of(with(kMinimal, "level = 5", "levle = 5")) == "conf/t.toml: unknown key 'array.levle'");
-  CHECK(error_of(add("array", "[array.sub]\nx = 1")) == "conf/t.toml: unknown key 'array.sub'");
-  CHECK(error_of(add("array", "\"a\\nb\" = 1")) == "conf/t.toml: unknown key 'array.a\\nb'");
+  CHECK(error_of(with(kMinimal, "level = 5", "levle = 5")) == "conf/t.toml: unknown key 'array.levle', expected one of: name, level, layout, chunk_size, member_size, members");
+  CHECK(error_of(add("array", "[array.sub]\nx = 1")) == "conf/t.toml: unknown key 'array.sub', expected one of: name, level, layout, chunk_size, member_size, members");
+  CHECK(error_of(add("array", "\"a\\nb\" = 1")) == "conf/t.toml: unknown key 'array.a\\nb', expected one of: name, level, layout, chunk_size, member_size, members");
   CHECK(error_of(kMinimal + "[[cache]]\nmemory = 1\n") == "conf/t.toml: cache: found an array, expected a table");
   CHECK(error_of("mount = 5\n" + kMinimal) == "conf/t.toml: mount: found integer 5, expected a table");
 }

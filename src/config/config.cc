@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <toml++/toml.h>
 
 #include "base/unique_fd.h"
@@ -210,12 +211,14 @@ class Parser {
         if (key.str() == t.table) spec = &t;
       if (!spec) {
         std::string_view what = node.is_table() ? "table" : "key";
-        return invalid(fmt::format("{}: unknown {} '{}'", shown_, what, escape(key.str())));
+        return invalid(fmt::format("{}: unknown {} '{}', expected one of the tables [array] [journal] [cache] [mount]",
+                                   shown_, what, escape(key.str())));
       }
       if (!node.is_table()) return found(spec->table, node, "a table");
       for (const auto& [sub, unused] : *node.as_table()) {
         if (std::find(spec->keys.begin(), spec->keys.end(), sub.str()) == spec->keys.end())
-          return invalid(fmt::format("{}: unknown key '{}.{}'", shown_, spec->table, escape(sub.str())));
+          return invalid(fmt::format("{}: unknown key '{}.{}', expected one of: {}", shown_, spec->table,
+                                     escape(sub.str()), fmt::join(spec->keys, ", ")));
       }
     }
     return {};

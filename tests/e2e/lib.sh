@@ -6,11 +6,16 @@
 #   SRCDIR       source tree root
 #   R5CFS_E2E_KEEP=1  keep the workspace (and print its path) after the run
 #   R5CFS_E2E_SEED    seed of the random patterns (default: fixed per test)
+#   R5CFS_E2E_TRACE=1 trace every command with a timestamp (set -x)
 #
 # Exit codes: 0 pass, 1 fail (with a "FAIL:" line), 77 skip (with a loud banner).
 
 set -euo pipefail
 set -E
+if [[ "${R5CFS_E2E_TRACE:-0}" == 1 ]]; then
+  PS4='+ ${EPOCHREALTIME} ${BASH_SOURCE[0]##*/}:${LINENO}: '
+  set -x
+fi
 
 TEST_NAME=$(basename "$0" .sh)
 : "${SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -19,6 +24,7 @@ TEST_NAME=$(basename "$0" .sh)
 : "${R5CFS_E2E_SEED:=1}"
 SEED=$R5CFS_E2E_SEED
 
+PY=python3          # python3, resolved by require_root_fuse
 WS=""               # the temp workspace, made by require_root_fuse
 DAEMON_PID=""       # the running mount.r5cfs -f
 DAEMON_PIDS=()      # every daemon started, for the cleanup trap
@@ -26,6 +32,13 @@ DAEMON_LOG=""       # stderr of the last daemon started
 DAEMON_N=0
 MNT=""              # mount point of the running daemon
 IMG=""              # the image file in it
+
+# forget_pid PID: a reaped daemon leaves the cleanup list.
+forget_pid() {
+  local p keep=()
+  for p in "${DAEMON_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  DAEMON_PIDS=("${keep[@]}")
+}
 
 log() { echo "[$TEST_NAME +${SECONDS}s] $*" >&2; }
 
@@ -85,10 +98,11 @@ cleanup() {
       umount "$m" 2>/dev/null || umount -l "$m"
     done
   fi
-  # 4. daemons still alive
+  # 4. daemons still alive (only the ones this script started and has not
+  # reaped yet, so a recycled pid is never hit)
   local pid i
   for pid in "${DAEMON_PIDS[@]}"; do
-    kill -0 "$pid" 2>/dev/null || continue
+    grep -qa mount.r5cfs "/proc/$pid/cmdline" 2>/dev/null || continue
     kill -TERM "$pid" 2>/dev/null
     for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && { echo "cleanup: killing daemon $pid" >&2; kill -KILL "$pid"; }
@@ -116,6 +130,8 @@ require_root_fuse() {
   for tool in losetup mkfs.ext4 e2fsck fio python3 mountpoint findmnt timeout sha256sum; do
     command -v "$tool" >/dev/null || skip "'$tool' is not installed"
   done
+  # The real interpreter: a pyenv shim costs 0.3s per call.
+  PY=$(python3 -c 'import sys; print(sys.executable)') || skip "python3 does not run"
   losetup -f >/dev/null 2>&1 || skip "no free loop device (losetup -f failed)"
   [[ -x "$R5CFS" ]] || fail "R5CFS=$R5CFS is not an executable (build first: ninja -C build)"
   [[ -x "$MOUNT_R5CFS" ]] || fail "MOUNT_R5CFS=$MOUNT_R5CFS is not an executable"
@@ -167,7 +183,9 @@ create_array() {
 }
 
 # start_daemon CFG [mount.r5cfs options...]: mounts on ${CFG%.toml}.mnt with
-# -f in the background; sets MNT, IMG, DAEMON_PID, DAEMON_LOG.
+# -f in the background; sets MNT, IMG, DAEMON_PID, DAEMON_LOG. With
+# ALLOW_REFUSAL=1, a daemon that exits without mounting makes it return 1 with
+# the exit status in MOUNT_RC instead of failing the test.
 start_daemon() {
   local cfg=$1 i rc
   shift
@@ -179,38 +197,52 @@ start_daemon() {
   "$MOUNT_R5CFS" "$cfg" "$MNT" -f "$@" >>"$DAEMON_LOG" 2>&1 &
   DAEMON_PID=$!
   DAEMON_PIDS+=("$DAEMON_PID")
-  for ((i = 0; i < 300; i++)); do
+  for ((i = 0; i < 600; i++)); do
     mountpoint -q "$MNT" && break
     if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
       rc=0
       wait "$DAEMON_PID" || rc=$?
+      forget_pid "$DAEMON_PID"
+      DAEMON_PID=""
+      if [[ ${ALLOW_REFUSAL:-0} == 1 ]]; then
+        MOUNT_RC=$rc
+        return 1
+      fi
       fail "mount.r5cfs $cfg exited with status $rc before the mount appeared"
     fi
-    sleep 0.1
+    sleep 0.05
   done
   mountpoint -q "$MNT" || fail "mount.r5cfs $cfg: $MNT not mounted after 30s"
   IMG=$MNT/array.img
   [[ -f "$IMG" ]] || fail "$IMG is not a regular file in the mount"
 }
 
-# stop_daemon: umount, the daemon must exit with status 0 and leave the
-# superblocks clean.
+# stop_daemon [--sigterm]: umount (or SIGTERM the daemon); the daemon must
+# exit with status 0 and the mount must be gone.
+# shellcheck disable=SC2120  # the option is optional
 stop_daemon() {
-  local i rc=0 cfg_state
+  local i rc=0
   [[ -n "$DAEMON_PID" ]] || fail "stop_daemon: no daemon running"
   sync
-  for ((i = 0; i < 50; i++)); do
-    umount "$MNT" 2>/dev/null && break
-    sleep 0.2
-  done
-  mountpoint -q "$MNT" && fail "umount $MNT failed (busy?): $(umount "$MNT" 2>&1)"
+  if [[ ${1:-} == --sigterm ]]; then
+    log "kill -TERM $DAEMON_PID"
+    kill -TERM "$DAEMON_PID"
+  else
+    for ((i = 0; i < 50; i++)); do
+      umount "$MNT" 2>/dev/null && break
+      sleep 0.2
+    done
+    mountpoint -q "$MNT" && fail "umount $MNT failed (busy?): $(umount "$MNT" 2>&1)"
+  fi
   for ((i = 0; i < 600; i++)); do
     kill -0 "$DAEMON_PID" 2>/dev/null || break
     sleep 0.1
   done
   kill -0 "$DAEMON_PID" 2>/dev/null && fail "mount.r5cfs (pid $DAEMON_PID) still running 60s after umount"
   wait "$DAEMON_PID" || rc=$?
-  [[ $rc == 0 ]] || fail "mount.r5cfs exited with status $rc after umount, expected 0"
+  forget_pid "$DAEMON_PID"
+  [[ $rc == 0 ]] || fail "mount.r5cfs exited with status $rc after ${1:-umount}, expected 0"
+  mountpoint -q "$MNT" && fail "$MNT is still mounted after the daemon exited"
   DAEMON_PID=""
   log "daemon exited 0"
 }
@@ -225,18 +257,20 @@ expect_mount_fails() {
   "$MOUNT_R5CFS" "$cfg" "$mnt" -f >"$MOUNT_LOG" 2>&1 &
   pid=$!
   DAEMON_PIDS+=("$pid")
-  for ((i = 0; i < 300; i++)); do
+  for ((i = 0; i < 1500; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     if mountpoint -q "$mnt"; then
       umount "$mnt" || umount -l "$mnt"
       wait "$pid" || true
+      forget_pid "$pid"
       fail "mount.r5cfs $cfg mounted, expected it to refuse; log: $(cat "$MOUNT_LOG")"
     fi
-    sleep 0.1
+    sleep 0.02
   done
   kill -0 "$pid" 2>/dev/null && fail "mount.r5cfs $cfg still running after 30s, expected it to refuse"
   MOUNT_RC=0
   wait "$pid" || MOUNT_RC=$?
+  forget_pid "$pid"
   [[ $MOUNT_RC != 0 ]] || fail "mount.r5cfs $cfg exited 0 without mounting; log: $(cat "$MOUNT_LOG")"
 }
 
@@ -261,13 +295,14 @@ info_json() {
 info_get() {
   local js
   js=$(info_json "$1")
-  python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$js"
+  "$PY" -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$js"
 }
 
 # new_model CFG: an all-zero model of the image (fresh arrays read as zeros);
 # prints its path.
 new_model() {
-  local cap model=$WS/model.$(basename "${1%.toml}")
+  local cap model
+  model=$WS/model.$(basename "${1%.toml}")
   cap=$(info_get "$1" 'j["capacity"]')
   rm -f "$model"
   truncate -s "$cap" "$model"
@@ -276,7 +311,7 @@ new_model() {
 
 # r5tool SUBCOMMAND ARGS: the python helper (pattern writer, verifier,
 # parity checker, tree generator), see write_tool.
-r5tool() { python3 "$WS/r5tool.py" "$@"; }
+r5tool() { "$PY" "$WS/r5tool.py" "$@"; }
 
 # random_writes CFG IMG MODEL SEED COUNT [LIMIT]: random writes at odd offsets
 # and sizes (sub-page, cross-chunk, cross-row, some O_DIRECT) to IMG and MODEL,
@@ -310,7 +345,9 @@ verify_image() {
 
 # check_parity CFG [MODEL]: reads the members (daemon stopped) and checks P
 # (and Q for RAID6) of every row, and with MODEL that the data chunks sit
-# where md's layout puts them and equal the model.
+# where md's layout puts them and equal the model. With one member
+# unavailable, its data chunks are rebuilt from P and the parity that remains
+# is checked; with more it fails.
 check_parity() {
   local cfg=$1 model=${2:-} info=$WS/info.json
   info_json "$cfg" >"$info"
@@ -435,15 +472,17 @@ def cmd_parity(a):
     doff, dsize, cap = info["data_offset"], info["data_size"], info["capacity"]
     if info.get("layout") != "left-symmetric":
         die("only left-symmetric is checked, got %s" % info.get("layout"))
-    if info.get("degraded") or info.get("failed_slots"):
-        die("the array is degraded; the parity check needs every member")
+    # One unavailable member is reconstructed from P; more cannot be checked.
+    failed = info.get("failed_slots") or []
+    if len(failed) > 1:
+        die("slots %s are unavailable; the parity check needs all members but one" % failed)
+    missing = failed[0] if failed else None
     paths = {}
     for m in info["members"]:
-        if m.get("state") != "active":
-            die("member %s is %s" % (m.get("path"), m.get("state")))
-        paths[m["slot"]] = m["path"]
-    if sorted(paths) != list(range(n)):
-        die("slots %s, expected 0..%d" % (sorted(paths), n - 1))
+        if m.get("state") == "active":
+            paths[m["slot"]] = m["path"]
+    if sorted(paths) != [s for s in range(n) if s != missing]:
+        die("active slots %s, unavailable %s, expected 0..%d" % (sorted(paths), failed, n - 1))
     npar = 1 if level == 5 else 2
     dc = n - npar
     rows = dsize // chunk
@@ -451,7 +490,7 @@ def cmd_parity(a):
         rows = min(rows, a.rows)
     if dsize % chunk or cap != dsize // chunk * dc * chunk:
         die("capacity %d != rows %d x %d data chunks x %d" % (cap, rows, dc, chunk))
-    files = [open(paths[s], "rb") for s in range(n)]
+    files = [open(paths[s], "rb") if s != missing else None for s in range(n)]
     model = open(a.model, "rb") if a.model else None
     if model and os.path.getsize(a.model) != cap:
         die("model is %d bytes, capacity %d" % (os.path.getsize(a.model), cap))
@@ -463,6 +502,9 @@ def cmd_parity(a):
         nr = min(batch, rows - r0)
         blobs = []
         for f in files:
+            if f is None:
+                blobs.append(None)
+                continue
             f.seek(doff + r0 * chunk)
             blob = f.read(nr * chunk)
             if len(blob) != nr * chunk:
@@ -472,7 +514,7 @@ def cmd_parity(a):
             mblob = model.read(nr * dc * chunk)
         for i in range(nr):
             r = r0 + i
-            ch = [blobs[m][i * chunk:(i + 1) * chunk] for m in range(n)]
+            ch = [blobs[m][i * chunk:(i + 1) * chunk] if m != missing else None for m in range(n)]
             pd = n - 1 - (r % n)
             if level == 5:
                 data_pos = [(pd + 1 + k) % n for k in range(dc)]
@@ -480,17 +522,24 @@ def cmd_parity(a):
             else:
                 qd = (pd + 1) % n
                 data_pos = [(pd + 2 + k) % n for k in range(dc)]
-            ints = [int.from_bytes(ch[m], "little") for m in range(n)]
+            ints = [int.from_bytes(ch[m], "little") if m != missing else None for m in range(n)]
+            if missing in data_pos:  # rebuild the data chunk from P
+                x = ints[pd]
+                for m in data_pos:
+                    if m != missing:
+                        x ^= ints[m]
+                ints[missing] = x
+                ch[missing] = x.to_bytes(chunk, "little")
             p = 0
             for m in data_pos:
                 p ^= ints[m]
-            if p != ints[pd]:
+            if missing != pd and p != ints[pd]:
                 bad_p.append(r)
             if qd is not None:
                 q = 0
                 for m in reversed(data_pos):  # Horner: Q = sum g^k D_k
                     q = xtime(q, lo7, hi1) ^ ints[m]
-                if q != ints[qd]:
+                if missing != qd and q != ints[qd]:
                     bad_q.append(r)
             if any(ints[m] for m in data_pos):
                 nonzero += 1
@@ -508,8 +557,9 @@ def cmd_parity(a):
                    % (len(bad_d), bad_d[:8]))
     if msg:
         die("; ".join(msg))
-    print("r5tool: RAID%d %d members: P%s correct in all %d rows%s; %d rows hold data"
-          % (level, n, " and Q" if level == 6 else "", rows,
+    print("r5tool: RAID%d %d members%s: P%s correct in all %d rows%s; %d rows hold data"
+          % (level, n, "" if missing is None else " (slot %d rebuilt from P)" % missing,
+             " and Q" if level == 6 else "", rows,
              ", data placement equals the model" if model else "", nonzero), file=sys.stderr)
 
 # ---------------------------------------------------------------- tree
