@@ -24,5 +24,5 @@ The demo array is mounted: $IMAGE ($(stat -c %s "$IMAGE") bytes)
   Status:     build/r5cfs info $CONFIG
   Use it:     losetup -f --show $IMAGE     # prints /dev/loopN
               mkfs.ext4 /dev/loopN && mount /dev/loopN /mnt
-  Stop:       umount /mnt; losetup -d /dev/loopN; umount $MNT
+  Stop:       umount /mnt; losetup -d /dev/loopN; umount $(pwd)/$MNT
 MSG
