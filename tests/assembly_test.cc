@@ -8,7 +8,8 @@
 #include <fstream>
 
 #include "array/assembly.h"
-#include "array/creator.h"
+#include "engine/creator.h"
+#include "journal/reader.h"
 
 using namespace r5;
 namespace fs = std::filesystem;
@@ -52,7 +53,7 @@ bool has_notice(const array::Assembled& a, const std::string& text) {
 TEST_CASE("a created array assembles with every member active") {
   Workspace w("ok");
   auto c = w.config(5, 4);
-  auto created = array::create_array(c, {});
+  auto created = engine::create_array(c, {});
   REQUIRE_MESSAGE(created.ok(), created.error().message);
   CHECK(created->sb.data_offset == 1 << 20);
   CHECK(created->sb.data_size == (8 << 20) - (2 << 20));
@@ -66,22 +67,22 @@ TEST_CASE("a created array assembles with every member active") {
 TEST_CASE("create refuses existing members and tiny files; --force overrides") {
   Workspace w("create");
   auto c = w.config(5, 3);
-  REQUIRE(array::create_array(c, {}).ok());
-  auto again = array::create_array(c, {});
+  REQUIRE(engine::create_array(c, {}).ok());
+  auto again = engine::create_array(c, {});
   REQUIRE(!again.ok());
   CHECK(again.error().message.find("already a member of r5cfs array 'a'") != std::string::npos);
-  CHECK(array::create_array(c, {.force = true}).ok());
+  CHECK(engine::create_array(c, {.force = true}).ok());
 
   auto small = w.config(5, 3, "s");
   { std::ofstream(small.array.members[1]) << "tiny"; }
-  auto r = array::create_array(small, {});
+  auto r = engine::create_array(small, {});
   REQUIRE(!r.ok());
   CHECK(r.error().message.find("too small") != std::string::npos);
   CHECK(!fs::exists(small.array.members[0]));  // nothing was created
 
   auto nosize = w.config(5, 3, "n");
   nosize.array.member_size = 0;
-  r = array::create_array(nosize, {});
+  r = engine::create_array(nosize, {});
   REQUIRE(!r.ok());
   CHECK(r.error().message.find("array.member_size: missing") != std::string::npos);
 }
@@ -89,7 +90,7 @@ TEST_CASE("create refuses existing members and tiny files; --force overrides") {
 TEST_CASE("members listed out of order are re-ordered by slot") {
   Workspace w("order");
   auto c = w.config(5, 4);
-  REQUIRE(array::create_array(c, {}).ok());
+  REQUIRE(engine::create_array(c, {}).ok());
   std::swap(c.array.members[0], c.array.members[2]);
   auto a = assemble(c);
   REQUIRE(a.ok());
@@ -101,7 +102,7 @@ TEST_CASE("members listed out of order are re-ordered by slot") {
 TEST_CASE("missing, stale, foreign, blank and truncated members are left out with a reason") {
   Workspace w("out");
   auto c = w.config(6, 6);
-  REQUIRE(array::create_array(c, {}).ok());
+  REQUIRE(engine::create_array(c, {}).ok());
 
   SUBCASE("missing member: degraded") {
     fs::remove(c.array.members[1]);
@@ -114,7 +115,7 @@ TEST_CASE("missing, stale, foreign, blank and truncated members are left out wit
   }
   SUBCASE("foreign member") {
     auto other = w.config(6, 6, "b");
-    REQUIRE(array::create_array(other, {}).ok());
+    REQUIRE(engine::create_array(other, {}).ok());
     c.array.members[3] = other.array.members[3];
     auto a = assemble(c);
     REQUIRE(a.ok());
@@ -173,7 +174,7 @@ TEST_CASE("missing, stale, foreign, blank and truncated members are left out wit
 TEST_CASE("config and members disagreeing on geometry is refused, naming the key") {
   Workspace w("geo");
   auto c = w.config(5, 4);
-  REQUIRE(array::create_array(c, {}).ok());
+  REQUIRE(engine::create_array(c, {}).ok());
   auto chunk = c;
   chunk.array.chunk_size = 131072;
   auto a = assemble(chunk);
@@ -192,4 +193,38 @@ TEST_CASE("config and members disagreeing on geometry is refused, naming the key
   a = assemble(dup);
   REQUIRE(!a.ok());
   CHECK(a.error().message.find("both claim slot 0") != std::string::npos);
+}
+
+TEST_CASE("create formats the journal named by journal.path, and refuses to overwrite one") {
+  Workspace w("journal");
+  auto c = w.config(5, 3);
+  c.journal.path = w.dir / "j" / "journal.img";
+  c.journal.size = 4 << 20;
+  auto created = engine::create_array(c, {});
+  REQUIRE_MESSAGE(created.ok(), created.error().message);
+  auto dev = io::open_file(c.journal.path, {.read_only = true});
+  REQUIRE(dev.ok());
+  auto sb = journal::read_superblock(**dev);
+  REQUIRE_MESSAGE(sb.ok(), sb.error().message);
+  CHECK(sb->array_uuid == created->sb.array_uuid);
+  CHECK(sb->block_count == 1024);
+  CHECK(sb->data_size == created->sb.data_size);
+  CHECK((sb->flags & format::kJournalClean) != 0);
+  auto scan = journal::scan(**dev, *sb);
+  REQUIRE(scan.ok());
+  CHECK(scan->records.empty());
+
+  // Another array's create must not take this journal over.
+  auto other = w.config(5, 3, "b");
+  other.journal.path = c.journal.path;
+  auto again = engine::create_array(other, {});
+  REQUIRE(!again.ok());
+  CHECK(again.error().message.find("already holds an r5cfs journal") != std::string::npos);
+  CHECK(!fs::exists(other.array.members[0]));
+
+  auto nosize = w.config(5, 3, "n");
+  nosize.journal.path = w.dir / "j2.img";
+  auto r = engine::create_array(nosize, {});
+  REQUIRE(!r.ok());
+  CHECK(r.error().message.find("journal.size: missing, needed to create") != std::string::npos);
 }

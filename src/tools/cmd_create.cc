@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include "array/creator.h"
+#include "engine/creator.h"
 #include "base/units.h"
 #include "tools/commands.h"
 
@@ -21,7 +21,7 @@ int run_create(const CreateArgs& args) {
     fmt::print(stderr, "r5cfs: {}\n", cfg.error().message);
     return kExitUsage;
   }
-  auto created = array::create_array(*cfg, {.force = args.force, .progress = print_progress});
+  auto created = engine::create_array(*cfg, {.force = args.force, .progress = print_progress});
   if (!created.ok()) {
     fmt::print(stderr, "r5cfs: {}\n", created.error().message);
     return created.error().kind == ErrorKind::kIo ? kExitArray : kExitUsage;

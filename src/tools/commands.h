@@ -22,4 +22,10 @@ struct InfoArgs {
 };
 int run_info(const InfoArgs& args);
 
+struct JournalArgs {
+  std::string config;
+  bool json = false;
+};
+int run_journal_inspect(const JournalArgs& args);
+
 }  // namespace r5::tools

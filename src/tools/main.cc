@@ -21,6 +21,14 @@ int main(int argc, char** argv) {
   info_cmd->add_option("config", info.config, "Array configuration file (r5cfs.toml(5))")->required();
   info_cmd->add_flag("--json", info.json, "Print JSON instead of text");
 
+  r5::tools::JournalArgs journal;
+  CLI::App* journal_cmd = app.add_subcommand("journal", "Journal administration");
+  journal_cmd->require_subcommand(1);
+  CLI::App* inspect_cmd = journal_cmd->add_subcommand(
+      "inspect", "Print the journal superblock and every valid record from the tail, offline");
+  inspect_cmd->add_option("config", journal.config, "Array configuration file (r5cfs.toml(5))")->required();
+  inspect_cmd->add_flag("--json", journal.json, "Print JSON instead of text");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -29,5 +37,6 @@ int main(int argc, char** argv) {
   }
   if (*create_cmd) return r5::tools::run_create(create);
   if (*info_cmd) return r5::tools::run_info(info);
+  if (*inspect_cmd) return r5::tools::run_journal_inspect(journal);
   return r5::tools::kExitUsage;
 }

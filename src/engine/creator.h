@@ -10,7 +10,7 @@
 #include "config/config.h"
 #include "format/ondisk.h"
 
-namespace r5::array {
+namespace r5::engine {
 
 struct CreateOptions {
   bool force = false;
@@ -24,4 +24,4 @@ struct Created {
 
 Result<Created> create_array(const config::Config& cfg, const CreateOptions& options);
 
-}  // namespace r5::array
+}  // namespace r5::engine

@@ -1,0 +1,122 @@
+#include "journal/reader.h"
+
+#include <algorithm>
+
+#include "array/aligned_buffer.h"
+#include "journal/ring.h"
+
+namespace r5::journal {
+namespace {
+
+using format::kJournalBlock;
+
+// Largest record: a metadata block full of one data entry's checksums.
+constexpr uint64_t kMaxRecordBlocks = 1 + format::kMetaCapacity / 8;
+
+// Serves ring blocks from large sequential reads.
+class BlockWindow {
+ public:
+  BlockWindow(io::Device& device, const Ring& ring, uint64_t window_bytes)
+      : device_(device), ring_(ring), capacity_(std::max<uint64_t>(1, window_bytes / kJournalBlock)),
+        buffer_(capacity_ * kJournalBlock) {}
+
+  Result<std::span<const std::byte, kJournalBlock>> get(uint64_t pos) {
+    if (pos < first_ || pos >= first_ + count_) {
+      first_ = pos;
+      count_ = std::min(capacity_, ring_.end() - pos);  // a window never wraps
+      R5_TRY(device_.read(pos * kJournalBlock, {buffer_.data(), count_ * kJournalBlock}));
+      blocks_read_ += count_;
+    }
+    return std::span<const std::byte, kJournalBlock>(buffer_.data() + (pos - first_) * kJournalBlock, kJournalBlock);
+  }
+  uint64_t blocks_read() const { return blocks_read_; }
+
+ private:
+  io::Device& device_;
+  const Ring& ring_;
+  uint64_t capacity_;
+  AlignedBuffer buffer_;
+  uint64_t first_ = 0, count_ = 0, blocks_read_ = 0;
+};
+
+// Why the metadata block at `pos` does not continue the log, or "".
+std::string check_meta(const Result<format::MetaBlock>& meta, uint64_t pos, uint64_t sequence) {
+  if (!meta.ok()) return fmt::format("block {}: {}", pos, meta.error().message);
+  if (meta->position != pos) return fmt::format("block {}: records position {} (misplaced write)", pos, meta->position);
+  if (meta->sequence != sequence)
+    return fmt::format("block {}: sequence {} where {} was expected ({})", pos, meta->sequence, sequence,
+                       meta->sequence < sequence ? "left from an earlier lap" : "out of order");
+  return "";
+}
+
+}  // namespace
+
+Result<format::JournalSuperblock> read_superblock(io::Device& device) {
+  AlignedBuffer block(kJournalBlock);
+  R5_TRY(device.read(0, {block.data(), kJournalBlock}));
+  auto sb = format::decode_journal_superblock(std::span<const std::byte, kJournalBlock>(block.data(), kJournalBlock));
+  if (!sb.ok()) return sb.error().with_context(device.name());
+  if (sb->block_count * kJournalBlock > device.size())
+    return corruption(fmt::format("{}: journal superblock says {} blocks, the device holds {}", device.name(),
+                                  sb->block_count, device.size() / kJournalBlock));
+  return sb;
+}
+
+Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb, const ScanOptions& options) {
+  const Ring ring(sb.block_count);
+  const uint64_t seed = sb.seed();
+  BlockWindow window(device, ring, options.window_bytes);
+  ScanResult result;
+  uint64_t pos = sb.tail_position, sequence = sb.tail_sequence, used = 0;
+
+  for (;;) {
+    R5_ASSIGN_OR_RETURN(auto block, window.get(pos));
+    auto meta = format::decode_meta_block(block, seed);
+    result.end_reason = check_meta(meta, pos, sequence);
+    if (!result.end_reason.empty()) break;
+    const uint64_t blocks = 1 + meta->payload_blocks();
+    if (used + blocks >= ring.size()) {
+      result.end_reason = fmt::format("block {}: record of {} blocks overruns the ring", pos, blocks);
+      break;
+    }
+    if (options.verify_payload) {
+      uint64_t page = ring.advance(pos, 1);
+      for (const format::Entry& e : meta->entries) {
+        const std::vector<uint64_t>* sums = nullptr;
+        if (const auto* d = std::get_if<format::DataEntry>(&e)) sums = &d->page_checksums;
+        if (const auto* p = std::get_if<format::ParityEntry>(&e)) sums = &p->page_checksums;
+        for (size_t i = 0; sums && i < sums->size() && result.end_reason.empty(); ++i, page = ring.advance(page, 1)) {
+          R5_ASSIGN_OR_RETURN(auto data, window.get(page));
+          if (format::payload_checksum(data, seed) != (*sums)[i])
+            result.end_reason = fmt::format("block {}: payload page of the record at block {} fails its checksum", page, pos);
+        }
+      }
+      if (!result.end_reason.empty()) break;
+    }
+    result.records.push_back({std::move(*meta), ring.advance(pos, 1)});
+    pos = ring.advance(pos, blocks);
+    used += blocks;
+    ++sequence;
+  }
+  result.head_position = pos;
+  result.head_sequence = sequence;
+
+  // Nothing valid may follow the end. A record with a later sequence would
+  // start within one record's length of it (the writer appends in order).
+  const uint64_t reach = std::min(ring.size() - used - 1, 2 * kMaxRecordBlocks);
+  for (uint64_t k = 0; k <= reach; ++k) {
+    const uint64_t at = ring.advance(pos, k);
+    R5_ASSIGN_OR_RETURN(auto block, window.get(at));
+    auto meta = format::decode_meta_block(block, seed);
+    if (meta.ok() && meta->position == at && meta->sequence > sequence) {
+      result.corrupt = true;
+      result.corruption = fmt::format("the log ends at block {} ({}), but block {} holds a valid record of sequence {}",
+                                      pos, result.end_reason, at, meta->sequence);
+      break;
+    }
+  }
+  result.blocks_read = window.blocks_read();
+  return result;
+}
+
+}  // namespace r5::journal

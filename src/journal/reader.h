@@ -1,0 +1,45 @@
+// Recovery's scan of the journal: from the tail in the superblock, follow
+// records while magic, checksum, position, sequence and payload checksums
+// hold. The first record that fails ends the log (a torn tail is the normal
+// end after a crash). Then a bounded look-ahead checks that no valid record
+// of a later sequence follows: one would mean the log was damaged in the
+// middle, which recovery refuses without --force. The log is read
+// sequentially in large windows.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "format/journal.h"
+#include "io/device.h"
+
+namespace r5::journal {
+
+struct Record {
+  format::MetaBlock meta;
+  uint64_t payload_position = 0;  // ring block of the first payload page
+};
+
+struct ScanResult {
+  std::vector<Record> records;  // in log order, from the tail
+  uint64_t head_position = 0;   // where the next record goes
+  uint64_t head_sequence = 0;
+  uint64_t blocks_read = 0;
+  std::string end_reason;       // why the scan stopped (for logs and inspect)
+  // A valid record found after the end: the log is damaged in the middle.
+  bool corrupt = false;
+  std::string corruption;
+};
+
+struct ScanOptions {
+  bool verify_payload = true;          // check every payload page's checksum
+  uint64_t window_bytes = 4ull << 20;  // sequential read size
+};
+
+// Device errors are returned; damage in the log is described in the result.
+Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb, const ScanOptions& options = {});
+
+// Reads and decodes block 0.
+Result<format::JournalSuperblock> read_superblock(io::Device& device);
+
+}  // namespace r5::journal

@@ -1,0 +1,75 @@
+#include "journal/writer.h"
+
+#include <uuid/uuid.h>
+
+#include <cstring>
+#include <ctime>
+
+namespace r5::journal {
+
+using format::kJournalBlock;
+
+Result<format::JournalSuperblock> format_journal(io::Device& device, const format::MemberSuperblock& array, uint64_t blocks) {
+  if (blocks < format::kMinJournalBlocks || blocks * kJournalBlock > device.size())
+    return invalid(fmt::format("{}: a journal of {} blocks does not fit (device {} bytes, minimum {} blocks)", device.name(),
+                               blocks, device.size(), format::kMinJournalBlocks));
+  format::JournalSuperblock sb;
+  sb.array_uuid = array.array_uuid;
+  uuid_generate(sb.journal_uuid.data());
+  sb.level = array.level;
+  sb.layout = array.layout;
+  sb.chunk_size = array.chunk_size;
+  sb.member_count = array.member_count;
+  sb.data_size = array.data_size;
+  sb.block_count = blocks;
+  sb.tail_position = 1;
+  sb.tail_sequence = 1;
+  // Old records on the device cannot validate: the new journal UUID is in the seed.
+  Writer writer(device, sb, 1, 1);
+  R5_TRY(writer.write_superblock(1, 1, format::kJournalClean));
+  return writer.superblock();
+}
+
+Writer::Writer(io::Device& device, const format::JournalSuperblock& sb, uint64_t head_position, uint64_t head_sequence)
+    : device_(device), sb_(sb), ring_(sb.block_count), head_(head_position), sequence_(head_sequence) {}
+
+uint64_t Writer::free_blocks() const { return ring_.size() - 1 - ring_.distance(sb_.tail_position, head_); }
+
+Status Writer::append(format::MetaBlock& meta, std::span<const std::byte* const> payload) {
+  if (payload.size() != meta.payload_blocks())
+    return invalid(fmt::format("record describes {} payload pages, {} given", meta.payload_blocks(), payload.size()));
+  const uint64_t blocks = 1 + payload.size();
+  if (blocks > free_blocks())
+    return Error{ErrorKind::kBusy, ENOSPC, fmt::format("journal full: record needs {} blocks, {} free", blocks, free_blocks())};
+  meta.sequence = sequence_;
+  meta.position = head_;
+  buffer_.reserve(blocks * kJournalBlock);
+  R5_TRY(format::encode(meta, sb_.seed(), std::span<std::byte, kJournalBlock>(buffer_.data(), kJournalBlock)));
+  for (size_t i = 0; i < payload.size(); ++i)
+    std::memcpy(buffer_.data() + (1 + i) * kJournalBlock, payload[i], kJournalBlock);
+  // One write, or two where the record wraps at the end of the ring.
+  const uint64_t first = std::min(blocks, ring_.end() - head_);
+  R5_TRY(device_.write(head_ * kJournalBlock, {buffer_.data(), first * kJournalBlock}));
+  if (first < blocks)
+    R5_TRY(device_.write(ring_.start() * kJournalBlock,
+                         {buffer_.data() + first * kJournalBlock, (blocks - first) * kJournalBlock}));
+  head_ = ring_.advance(head_, blocks);
+  ++sequence_;
+  return {};
+}
+
+Status Writer::write_superblock(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags) {
+  format::JournalSuperblock next = sb_;
+  next.tail_position = tail_position;
+  next.tail_sequence = tail_sequence;
+  next.flags = flags;
+  next.update_time = uint64_t(std::time(nullptr));
+  AlignedBuffer block(kJournalBlock);
+  format::encode(next, std::span<std::byte, kJournalBlock>(block.data(), kJournalBlock));
+  R5_TRY(device_.write(0, {block.data(), kJournalBlock}));
+  R5_TRY(device_.sync());
+  sb_ = next;
+  return {};
+}
+
+}  // namespace r5::journal

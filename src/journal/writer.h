@@ -1,0 +1,52 @@
+// Appends records (a metadata block and its payload pages) at the head of the
+// journal ring, and moves the tail by rewriting the journal superblock.
+// Appends are serialized by the caller (the group-commit path writes one
+// record at a time), so a record never reaches the device before the one
+// logged ahead of it, which is what lets recovery treat a valid block after
+// an invalid one as corruption rather than as reordering.
+#pragma once
+
+#include <span>
+
+#include "array/aligned_buffer.h"
+#include "format/journal.h"
+#include "io/device.h"
+#include "journal/ring.h"
+
+namespace r5::journal {
+
+// Writes a fresh journal superblock for the array (new journal UUID, empty
+// log, clean) over `blocks` blocks of `device`, and syncs it.
+Result<format::JournalSuperblock> format_journal(io::Device& device, const format::MemberSuperblock& array, uint64_t blocks);
+
+class Writer {
+ public:
+  // Continues the log at (head_position, head_sequence), as recovery found it.
+  Writer(io::Device& device, const format::JournalSuperblock& sb, uint64_t head_position, uint64_t head_sequence);
+
+  uint64_t head_position() const { return head_; }
+  uint64_t head_sequence() const { return sequence_; }
+  const format::JournalSuperblock& superblock() const { return sb_; }
+  // Blocks free for records: the ring minus what lies between tail and head,
+  // minus one block so that a full ring never looks empty.
+  uint64_t free_blocks() const;
+
+  // Writes `meta` (its sequence and position are set here) followed by
+  // `payload` (kJournalBlock bytes per page, in entry order). Not durable
+  // until sync(). kBusy when the ring lacks room: the caller reclaims first.
+  Status append(format::MetaBlock& meta, std::span<const std::byte* const> payload);
+  Status sync() { return device_.sync(); }
+  // Records the new tail (oldest record still needed) and flags in the
+  // superblock, durably.
+  Status write_superblock(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags);
+
+ private:
+  io::Device& device_;
+  format::JournalSuperblock sb_;
+  Ring ring_;
+  uint64_t head_;
+  uint64_t sequence_;
+  AlignedBuffer buffer_;
+};
+
+}  // namespace r5::journal

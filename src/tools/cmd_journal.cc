@@ -1,0 +1,106 @@
+// r5cfs journal inspect: the journal superblock and every valid record from
+// the tail, offline (like a log dump; nothing is written).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/units.h"
+#include "config/config.h"
+#include "journal/reader.h"
+#include "tools/commands.h"
+
+namespace r5::tools {
+namespace {
+
+nlohmann::json entry_json(const format::Entry& e) {
+  nlohmann::json j;
+  if (const auto* d = std::get_if<format::DataEntry>(&e)) {
+    j = {{"type", "data"}, {"array_offset", d->array_offset}, {"pages", d->page_checksums.size()}};
+  } else if (const auto* p = std::get_if<format::ParityEntry>(&e)) {
+    j = {{"type", "parity"}, {"row", p->row}, {"column_offset", p->column_offset}, {"parity_count", p->parity_count},
+         {"pages", p->pages()}};
+  } else {
+    j = {{"type", "stripe-done"}, {"rows", std::get<format::StripeDoneEntry>(e).rows}};
+  }
+  return j;
+}
+
+std::string entry_text(const nlohmann::json& e) {
+  const std::string type = e["type"];
+  if (type == "data")
+    return fmt::format("data at {} ({} pages)", e["array_offset"].get<uint64_t>(), e["pages"].get<uint64_t>());
+  if (type == "parity")
+    return fmt::format("parity of row {} at {} ({} pages x {})", e["row"].get<uint64_t>(), e["column_offset"].get<uint32_t>(),
+                       e["pages"].get<uint32_t>(), e["parity_count"].get<uint32_t>() == 2 ? "P+Q" : "P");
+  return fmt::format("stripe-done rows {}", e["rows"].dump());
+}
+
+}  // namespace
+
+int run_journal_inspect(const JournalArgs& args) {
+  auto cfg = config::load(args.config);
+  if (!cfg.ok()) {
+    fmt::print(stderr, "r5cfs: {}\n", cfg.error().message);
+    return kExitUsage;
+  }
+  if (cfg->journal.path.empty()) {
+    fmt::print(stderr, "r5cfs: {}: journal.path is not set: this array has no journal\n", cfg->file.string());
+    return kExitUsage;
+  }
+  auto dev = io::open_file(cfg->journal.path, {.read_only = true});
+  if (!dev.ok()) {
+    fmt::print(stderr, "r5cfs: {}\n", dev.error().message);
+    return kExitArray;
+  }
+  auto sb = journal::read_superblock(**dev);
+  if (!sb.ok()) {
+    fmt::print(stderr, "r5cfs: {}\n", sb.error().message);
+    return kExitArray;
+  }
+  auto scan = journal::scan(**dev, *sb);
+  if (!scan.ok()) {
+    fmt::print(stderr, "r5cfs: {}\n", scan.error().message);
+    return kExitArray;
+  }
+
+  nlohmann::json j;
+  j["path"] = cfg->journal.path.string();
+  j["array_uuid"] = format::uuid_to_string(sb->array_uuid);
+  j["journal_uuid"] = format::uuid_to_string(sb->journal_uuid);
+  j["block_count"] = sb->block_count;
+  j["size"] = sb->block_count * format::kJournalBlock;
+  j["tail_position"] = sb->tail_position;
+  j["tail_sequence"] = sb->tail_sequence;
+  j["clean"] = (sb->flags & format::kJournalClean) != 0;
+  j["head_position"] = scan->head_position;
+  j["head_sequence"] = scan->head_sequence;
+  j["end_reason"] = scan->end_reason;
+  j["corrupt"] = scan->corrupt;
+  if (scan->corrupt) j["corruption"] = scan->corruption;
+  j["records"] = nlohmann::json::array();
+  for (const journal::Record& r : scan->records) {
+    nlohmann::json rec = {{"sequence", r.meta.sequence}, {"position", r.meta.position},
+                          {"payload_blocks", r.meta.payload_blocks()}, {"entries", nlohmann::json::array()}};
+    for (const format::Entry& e : r.meta.entries) rec["entries"].push_back(entry_json(e));
+    j["records"].push_back(rec);
+  }
+
+  if (args.json) {
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("Journal:      {} ({}, {} blocks)\n", j["path"].get<std::string>(), format_size(j["size"]), sb->block_count);
+    fmt::print("Array:        uuid {}; journal uuid {}\n", j["array_uuid"].get<std::string>(), j["journal_uuid"].get<std::string>());
+    fmt::print("Tail:         block {}, sequence {}{}\n", sb->tail_position, sb->tail_sequence, j["clean"] ? " (clean)" : "");
+    fmt::print("Head:         block {}, sequence {}\n", scan->head_position, scan->head_sequence);
+    fmt::print("Records:      {} (the log ends because {})\n", scan->records.size(), scan->end_reason);
+    for (const auto& rec : j["records"]) {
+      fmt::print("  seq {:>8} block {:>8} payload {:>4}:", rec["sequence"].get<uint64_t>(), rec["position"].get<uint64_t>(),
+                 rec["payload_blocks"].get<uint32_t>());
+      for (const auto& e : rec["entries"]) fmt::print(" [{}]", entry_text(e));
+      fmt::print("\n");
+    }
+    if (scan->corrupt) fmt::print("CORRUPTION:   {}\n", scan->corruption);
+  }
+  return scan->corrupt ? kExitArray : kExitOk;
+}
+
+}  // namespace r5::tools
