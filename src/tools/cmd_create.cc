@@ -16,11 +16,8 @@ void print_progress(uint64_t done, uint64_t total) {
 }  // namespace
 
 int run_create(const CreateArgs& args) {
-  auto cfg = config::load(args.config);
-  if (!cfg.ok()) {
-    fmt::print(stderr, "r5cfs: {}\n", cfg.error().message);
-    return kExitUsage;
-  }
+  auto cfg = load_config(args.config);
+  if (!cfg) return kExitUsage;
   auto created = engine::create_array(*cfg, {.force = args.force, .progress = print_progress});
   if (!created.ok()) {
     fmt::print(stderr, "r5cfs: {}\n", created.error().message);

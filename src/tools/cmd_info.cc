@@ -46,11 +46,8 @@ std::vector<std::string> mdadm_commands(const format::MemberSuperblock& sb, cons
 }  // namespace
 
 int run_info(const InfoArgs& args) {
-  auto cfg = config::load(args.config);
-  if (!cfg.ok()) {
-    fmt::print(stderr, "r5cfs: {}\n", cfg.error().message);
-    return kExitUsage;
-  }
+  auto cfg = load_config(args.config);
+  if (!cfg) return kExitUsage;
   std::vector<array::ExaminedMember> examined = array::examine(*cfg, /*read_only=*/true);
   struct Row {
     std::string path, found, problem;

@@ -37,11 +37,8 @@ std::string entry_text(const nlohmann::json& e) {
 }  // namespace
 
 int run_journal_inspect(const JournalArgs& args) {
-  auto cfg = config::load(args.config);
-  if (!cfg.ok()) {
-    fmt::print(stderr, "r5cfs: {}\n", cfg.error().message);
-    return kExitUsage;
-  }
+  auto cfg = load_config(args.config);
+  if (!cfg) return kExitUsage;
   if (cfg->journal.path.empty()) {
     fmt::print(stderr, "r5cfs: {}: journal.path is not set: this array has no journal\n", cfg->file.string());
     return kExitUsage;

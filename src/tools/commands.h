@@ -2,13 +2,19 @@
 // 0 success, 1 usage or configuration error, 2 array or device problem.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include "config/config.h"
 
 namespace r5::tools {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 1;
 inline constexpr int kExitArray = 2;
+
+// Loads and validates a config; prints the error and returns nullopt on failure.
+std::optional<config::Config> load_config(const std::string& path);
 
 struct CreateArgs {
   std::string config;

@@ -3,6 +3,21 @@
 
 #include "tools/commands.h"
 
+#include <fmt/format.h>
+
+namespace r5::tools {
+
+std::optional<config::Config> load_config(const std::string& path) {
+  auto cfg = config::load(path);
+  if (!cfg.ok()) {
+    fmt::print(stderr, "r5cfs: {}\n", cfg.error().message);
+    return std::nullopt;
+  }
+  return std::move(*cfg);
+}
+
+}  // namespace r5::tools
+
 int main(int argc, char** argv) {
   CLI::App app{"Administer r5cfs RAID5/6 arrays (see r5cfs(8))", "r5cfs"};
   app.require_subcommand(1);
