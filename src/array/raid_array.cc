@@ -366,6 +366,36 @@ Status RaidArray::execute(Op op, std::vector<Job>& jobs, std::byte* buf, bool& r
   return {};
 }
 
+Status RaidArray::write_rows(std::span<const RowWrite> rows) {
+  const geometry::Geometry& g = members_->geometry();
+  const uint32_t d = g.data_count();
+  std::vector<size_t> locks;
+  for (const RowWrite& w : rows) locks.push_back(w.row % kLockCount);
+  std::sort(locks.begin(), locks.end());
+  locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+  for (size_t i : locks) row_locks_[i].lock();
+  std::vector<io::IoOp> ops;
+  std::vector<uint32_t> slots;
+  for (const RowWrite& w : rows) {
+    const geometry::RowMap map = geometry::map_row(g, w.row);
+    for (const RowWrite::Extent& e : w.extents) {
+      const uint32_t m = e.role < d ? map.data[e.role] : e.role == d ? map.p : map.q;
+      io::Device* dev = members_->device(m);
+      if (dev == nullptr) continue;  // failed: its content follows from the others
+      ops.push_back(io::IoOp::write(dev, members_->data_offset() + w.row * g.chunk_size + e.from,
+                                    w.block[e.role] + (e.from - w.lo), e.to - e.from));
+      slots.push_back(m);
+    }
+  }
+  io::run_batch(ops);
+  for (const io::IoOp& o : ops) counters_.member_bytes_written.fetch_add(o.len, std::memory_order_relaxed);
+  fail_members(ops, slots);
+  for (size_t i : locks) row_locks_[i].unlock();
+  if (!members_->usable())
+    return io_error(EIO, fmt::format("array has failed: {} of {} members lost", members_->failed_count(), members_->count()));
+  return {};
+}
+
 Status RaidArray::resync_row(uint64_t row) {
   const geometry::Geometry& g = members_->geometry();
   std::unique_lock lock(row_locks_[row % kLockCount]);

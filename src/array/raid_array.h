@@ -31,6 +31,19 @@ struct ArrayCounters {
   std::atomic<uint64_t> resync_rows_checked{0}, resync_rows_repaired{0};
 };
 
+// Blocks of one row as the flusher or the journal replay computed them:
+// block[role] points at in-chunk byte `lo` of that role (data indices, then
+// P, then Q). Only the extents are written.
+struct RowWrite {
+  struct Extent {
+    uint32_t role, from, to;  // in-chunk bytes, page aligned
+  };
+  uint64_t row = 0;
+  uint32_t lo = 0;
+  std::byte* block[geometry::kMaxMembers] = {};
+  std::vector<Extent> extents;
+};
+
 class RaidArray {
  public:
   explicit RaidArray(std::unique_ptr<MemberSet> members);
@@ -43,6 +56,11 @@ class RaidArray {
   // Any offset and length inside the capacity.
   Status read(uint64_t offset, std::span<std::byte> out);
   Status write(uint64_t offset, std::span<const std::byte> in);
+  // Writes every extent of every row in one concurrent batch, under the row
+  // locks. Data and parity are complete, so a member failing here is marked
+  // failed and the rows stay correct through the others: no retry. An error
+  // only when the array has failed.
+  Status write_rows(std::span<const RowWrite> rows);
   // fdatasync of every active member.
   Status sync();
   // Makes P (and Q) of one row match its data, under the row lock (the

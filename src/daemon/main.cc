@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
   bool foreground = false, verbose = false, ignored_flag = false;
   app.add_option("config", config_path, "Array configuration file (r5cfs.toml(5))")->required();
   app.add_option("mountpoint", mountpoint, "Existing directory to mount on")->required();
-  app.add_option("-o", options, "Comma-separated mount options: ro, foreground, verbose, allow_other, "
-                                "default_permissions, nodev, nosuid, noexec (mount(8) generic options are accepted)")
+  app.add_option("-o", options, "Comma-separated mount options: ro, drain, force, foreground, verbose, "
+                                "allow_other, default_permissions, nodev, nosuid, noexec (mount(8) generic options are accepted)")
       ->delimiter(',')
       ->allow_extra_args(false);  // one value per -o, so positionals may follow
   app.add_flag("-f,--foreground", foreground, "Stay in the foreground and log to stderr");
@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   mountpoint = resolved;
 
   r5::fuse::MountOptions mount_options;
+  r5::engine::Engine::OpenOptions open_options;
+  bool drain = false;
   mount_options.foreground = foreground;
   for (const std::string& o : options) {
     if (o == "ro") {
@@ -61,6 +63,10 @@ int main(int argc, char** argv) {
       mount_options.foreground = true;
     } else if (o == "verbose") {
       verbose = true;
+    } else if (o == "drain") {
+      drain = true;
+    } else if (o == "force") {
+      open_options.force = true;
     } else if (std::find(kPassed.begin(), kPassed.end(), o) != kPassed.end()) {
       mount_options.fuse_options.push_back(o);
     } else if (std::find(kIgnored.begin(), kIgnored.end(), o) == kIgnored.end() && o.rfind("x-", 0) != 0) {
@@ -75,7 +81,8 @@ int main(int argc, char** argv) {
     r5::log::error("{}", cfg.error().message);
     return 1;
   }
-  auto engine = r5::engine::Engine::open(*cfg, mount_options.read_only);
+  open_options.read_only = mount_options.read_only;
+  auto engine = r5::engine::Engine::open(*cfg, open_options);
   if (!engine.ok()) {
     r5::log::error("{}", engine.error().message);
     // A config that does not fit the members is a usage error; the rest are array problems.
@@ -83,7 +90,7 @@ int main(int argc, char** argv) {
   }
   r5::Status served = r5::fuse::serve(**engine, mountpoint, mount_options);
   if (!served.ok()) r5::log::error("{}", served.error().message);
-  r5::Status closed = (*engine)->close();
+  r5::Status closed = (*engine)->close(drain);
   if (!closed.ok()) {
     r5::log::error("clean shutdown failed: {}", closed.error().message);
     return 2;

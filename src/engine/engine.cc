@@ -3,6 +3,7 @@
 #include "array/aligned_buffer.h"
 #include "array/assembly.h"
 #include "base/log.h"
+#include "journal/reader.h"
 
 namespace r5::engine {
 
@@ -13,50 +14,92 @@ Engine::~Engine() {
   if (Status st = close(); !st.ok()) log::error("closing the array: {}", st.error().message);
 }
 
-Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg, bool read_only) {
-  if (cfg.journal.mode != config::JournalMode::kNone)
-    return invalid(fmt::format("{}: journal.mode: found \"{}\", but this version of r5cfs implements only \"none\" "
-                               "(plain RAID5/6); set journal.mode = \"none\"",
-                               cfg.file.string(), config::mode_name(cfg.journal.mode)));
+Result<std::unique_ptr<JournaledCache>> Engine::open_journal(const config::Config& cfg, array::RaidArray& array,
+                                                            const OpenOptions& options, bool& was_in_use) {
+  io::OpenOptions open_options;
+  open_options.read_only = options.read_only;
+  R5_ASSIGN_OR_RETURN(std::unique_ptr<io::Device> dev, io::open_file(cfg.journal.path, open_options));
+  R5_ASSIGN_OR_RETURN(format::JournalSuperblock sb, journal::read_superblock(*dev));
+  was_in_use = (sb.flags & format::kJournalClean) == 0;
+  if (options.read_only) {
+    if (was_in_use)
+      return invalid(fmt::format("{}: the journal holds writes not yet on the members; mount read-write once to "
+                                 "replay it",
+                                 dev->name()));
+    return std::unique_ptr<JournaledCache>();
+  }
+  JournaledCache::Options o;
+  o.mode = cfg.journal.mode;
+  o.sync_always = cfg.journal.sync == config::JournalSync::kAlways;
+  o.memory = cfg.cache.memory;
+  o.max_age = cfg.cache.max_age;
+  o.force = options.force;
+  R5_ASSIGN_OR_RETURN(std::unique_ptr<JournaledCache> cache, JournaledCache::open(array, std::move(dev), o));
+  if (cfg.journal.mode == config::JournalMode::kNone) {
+    // Leaving the journal modes: write everything out and leave the log empty.
+    R5_TRY(cache->close(true));
+    return std::unique_ptr<JournaledCache>();
+  }
+  return cache;
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg, const OpenOptions& options) {
+  const bool read_only = options.read_only;
   R5_ASSIGN_OR_RETURN(array::Assembled assembled, array::assemble(cfg, array::examine(cfg, read_only)));
   for (const std::string& notice : assembled.notices) log::warn("{}", notice);
-  const bool unclean = assembled.sb.state == format::ArrayState::kDirty && !read_only;
+  bool unclean = assembled.sb.state == format::ArrayState::kDirty && !read_only;
+  auto members = std::make_unique<array::MemberSet>(assembled.sb, std::move(assembled.slots), read_only);
+  auto raid = std::make_unique<array::RaidArray>(std::move(members));
+  std::unique_ptr<JournaledCache> cache;
+  if (!cfg.journal.path.empty()) {
+    bool journal_in_use = false;
+    R5_ASSIGN_OR_RETURN(cache, open_journal(cfg, *raid, options, journal_in_use));
+    // The journal covered the last session's writes: its replay repaired
+    // every stripe that was being written, so no parity resync is needed.
+    if (journal_in_use) unclean = false;
+  }
   if (unclean && assembled.degraded())
     log::warn("array '{}' was not shut down cleanly and is degraded: stripes being written at the time may have "
               "stale parity, which corrupts the missing member's blocks there (the write hole of journal mode none)",
               assembled.sb.name);
   else if (unclean)
     log::warn("array '{}' was not shut down cleanly: parity will be resynchronised in the background", assembled.sb.name);
-  auto members = std::make_unique<array::MemberSet>(assembled.sb, std::move(assembled.slots), read_only);
   // Marking the array dirty also records members found missing as failed, so
   // they cannot rejoin later with stale data.
-  R5_TRY(members->write_superblocks(format::ArrayState::kDirty));
-  auto raid = std::make_unique<array::RaidArray>(std::move(members));
-  log::info("array '{}' assembled: RAID{} {} members, chunk {} KiB, capacity {} bytes{}", cfg.array.name,
+  R5_TRY(raid->members().write_superblocks(format::ArrayState::kDirty));
+  log::info("array '{}' assembled: RAID{} {} members, chunk {} KiB, capacity {} bytes, journal mode {}{}", cfg.array.name,
             cfg.array.level, cfg.array.members.size(), cfg.array.chunk_size / 1024, raid->capacity(),
+            config::mode_name(cfg.journal.mode),
             raid->members().failed_count() ? fmt::format(", DEGRADED ({} failed)", raid->members().failed_count()) : "");
   const bool resync = unclean && !assembled.degraded();
-  return std::unique_ptr<Engine>(new Engine(cfg, std::move(raid), resync));
+  std::unique_ptr<Engine> engine(new Engine(cfg, std::move(raid), resync));
+  engine->cache_ = std::move(cache);
+  return engine;
 }
 
-Status Engine::read(uint64_t offset, std::span<std::byte> out) { return array_->read(offset, out); }
+Status Engine::read(uint64_t offset, std::span<std::byte> out) {
+  return cache_ ? cache_->read(offset, out) : array_->read(offset, out);
+}
 
-Status Engine::write(uint64_t offset, std::span<const std::byte> in) { return array_->write(offset, in); }
+Status Engine::write(uint64_t offset, std::span<const std::byte> in) {
+  return cache_ ? cache_->write(offset, in) : array_->write(offset, in);
+}
 
-Status Engine::fsync() { return array_->sync(); }
+Status Engine::fsync() { return cache_ ? cache_->fsync() : array_->sync(); }
 
 Status Engine::write_zeros(uint64_t offset, uint64_t len) {
   constexpr size_t kStep = 1 << 20;
   static const AlignedBuffer zeros(kStep);
   for (uint64_t done = 0; done < len;) {
     size_t n = size_t(std::min<uint64_t>(kStep, len - done));
-    R5_TRY(array_->write(offset + done, {zeros.data(), n}));
+    R5_TRY(write(offset + done, {zeros.data(), n}));
     done += n;
   }
   return {};
 }
 
 void Engine::start_background() {
+  if (cache_) cache_->start();
   if (resync_needed_ && !resync_thread_.joinable()) resync_thread_ = std::thread([this] { resync(); });
 }
 
@@ -84,11 +127,12 @@ void Engine::resync() {
             c.resync_rows_repaired.load());
 }
 
-Status Engine::close() {
+Status Engine::close(bool drain) {
   if (closed_) return {};
   closed_ = true;
   stopping_ = true;
   if (resync_thread_.joinable()) resync_thread_.join();
+  if (cache_) R5_TRY(cache_->close(drain || cfg_.journal.drain_on_unmount));
   R5_TRY(array_->sync());
   return array_->members().write_superblocks(resync_pending() ? format::ArrayState::kDirty : format::ArrayState::kClean);
 }

@@ -1,7 +1,9 @@
 // The one object the front ends (FUSE, tools) talk to for array I/O. It owns
-// the assembled array and picks the write path from journal.mode. This
-// version implements mode "none": writes go to the members with RAID5/6
-// read-modify-write; fsync is an fdatasync of every member.
+// the assembled array and picks the write path from journal.mode: the
+// journaled cache for "write-back" and "write-through", plain RAID5/6 with
+// read-modify-write for "none" (fsync is then an fdatasync of every member).
+// A configured journal is always replayed at open; in mode none it is then
+// drained and left empty, so changing modes between mounts is safe.
 #pragma once
 
 #include <atomic>
@@ -13,6 +15,7 @@
 
 #include "array/raid_array.h"
 #include "config/config.h"
+#include "engine/journaled_cache.h"
 
 namespace r5::engine {
 
@@ -20,16 +23,26 @@ class Engine {
  public:
   // Assembles the members of `cfg` and marks the array dirty (in use).
   // Notices (re-ordered or left-out members, degraded start) go to the log.
-  // Read-only: members opened read-only, no superblock written, no resync.
-  static Result<std::unique_ptr<Engine>> open(const config::Config& cfg, bool read_only = false);
+  // Read-only: members opened read-only, no superblock written, no resync;
+  // refused while the journal holds data not yet on the members.
+  struct OpenOptions {
+    bool read_only = false;
+    bool force = false;  // replay a journal damaged in the middle up to the damage
+  };
+  static Result<std::unique_ptr<Engine>> open(const config::Config& cfg, const OpenOptions& options);
+  static Result<std::unique_ptr<Engine>> open(const config::Config& cfg) { return open(cfg, OpenOptions{}); }
   ~Engine();
 
   uint64_t capacity() const { return array_->capacity(); }
   const config::Config& config() const { return cfg_; }
   array::RaidArray& array() { return *array_; }
+  // The journaled cache; nullptr in mode none.
+  JournaledCache* journal_cache() { return cache_.get(); }
 
-  // A write reply in mode none means the members hold the data (in their
-  // volatile caches); fsync makes everything replied before it durable.
+  // DESIGN §4: in the journal modes a write reply means the data is in the
+  // journal file (write-through: also on the members); in mode none that
+  // the members hold it in their volatile caches. fsync makes everything
+  // replied before it durable.
   Status read(uint64_t offset, std::span<std::byte> out);
   Status write(uint64_t offset, std::span<const std::byte> in);
   Status fsync();
@@ -39,17 +52,21 @@ class Engine {
   // Called once the daemon has detached: no thread may cross its fork.
   void start_background();
   bool resync_pending() const { return resync_needed_ && !resync_done_; }
-  // Clean shutdown: background work stopped, members synced, superblocks
+  // Clean shutdown: background work stopped, the journal's tail recorded
+  // (everything written out first with `drain`), members synced, superblocks
   // marked clean (left dirty while a resync is unfinished, so the next mount
   // resumes it). Idempotent.
-  Status close();
+  Status close(bool drain = false);
 
  private:
   Engine(config::Config cfg, std::unique_ptr<array::RaidArray> array, bool resync_needed);
+  static Result<std::unique_ptr<JournaledCache>> open_journal(const config::Config& cfg, array::RaidArray& array,
+                                                             const OpenOptions& options, bool& was_in_use);
   void resync();
 
   config::Config cfg_;
   std::unique_ptr<array::RaidArray> array_;
+  std::unique_ptr<JournaledCache> cache_;
   bool closed_ = false;
   const bool resync_needed_;
   std::atomic<bool> resync_done_{false};

@@ -1,0 +1,86 @@
+// The index of the journal cache: one Stripe per array row with dirty data,
+// holding that data in pool pages, plus the reclaim policy that picks which
+// stripes the flusher writes out next. No I/O and no locking: the journaled
+// cache calls it under its mutex.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/page_pool.h"
+#include "geometry/layout.h"
+
+namespace r5::cache {
+
+using Clock = std::chrono::steady_clock;
+
+struct Stripe {
+  uint64_t row = 0;
+  // Data pages of the row: slot k * chunk_pages + column for data index k.
+  // nullptr: the members hold that page. Every present page is dirty.
+  std::vector<std::byte*> pages;
+  uint32_t present = 0;
+  uint32_t lo = 0, hi = 0;  // column window [lo, hi) in pages covering every present page
+  // No journal record this stripe still needs has a lower sequence: the log
+  // tail may not pass it until the stripe is durable on the members.
+  uint64_t log_start = 0;
+  uint64_t reserved = 0;  // journal blocks held back for its parity record
+  Clock::time_point dirtied, touched;
+  bool flushing = false;  // the flusher owns it; writes to the row wait
+  uint32_t pins = 0;      // a writer is filling it; the flusher leaves it alone
+
+  bool full() const { return present == pages.size(); }
+};
+
+struct FlushRequest {
+  Clock::time_point now;
+  bool drain = false;           // everything
+  bool memory_pressure = false;  // free `target_pages`: full stripes first, then least recently written
+  bool journal_pressure = false; // stripes holding the oldest log records first
+  bool idle = false;            // no write lately: stripes of any fill older than max_age
+  size_t target_pages = 0;
+  Clock::duration max_age{};
+  size_t max_stripes = 64;
+  std::vector<uint64_t> urgent;  // rows that write-through writers wait for
+};
+
+class StripeCache {
+ public:
+  explicit StripeCache(const geometry::Geometry& g);
+
+  const geometry::Geometry& geometry() const { return g_; }
+  uint32_t chunk_pages() const { return chunk_pages_; }
+  size_t size() const { return stripes_.size(); }
+  size_t full_count() const;
+
+  Stripe* find(uint64_t row);
+  // A new stripe has no pages; log_start is set by the caller.
+  Stripe& get_or_create(uint64_t row, Clock::time_point now);
+  // Returns the stripe's pages to the pool and forgets it.
+  void erase(uint64_t row, PagePool& pool);
+
+  // Journal blocks a stripe with column window [lo, hi) holds back: its
+  // parity record (a metadata block, P and Q pages over the window) and a
+  // block for its share of a stripe-done record.
+  uint64_t reserve_blocks(uint32_t lo, uint32_t hi) const { return 2 + uint64_t(g_.parity_count()) * (hi - lo); }
+  // Lowest log_start over stripes holding data, or `none` without any.
+  uint64_t oldest_log_start(uint64_t none) const;
+
+  // Rows to flush now, in order, per the reclaim policy (DESIGN §6). Never
+  // a stripe already flushing or pinned.
+  std::vector<uint64_t> select(const FlushRequest& req) const;
+
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const auto& [row, s] : stripes_) f(s);
+  }
+
+ private:
+  geometry::Geometry g_;
+  uint32_t chunk_pages_;
+  std::unordered_map<uint64_t, Stripe> stripes_;
+};
+
+}  // namespace r5::cache

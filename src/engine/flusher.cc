@@ -1,0 +1,184 @@
+// The flusher thread of the journaled cache: picks stripes by the reclaim
+// policy and writes them out in batches. Per batch (DESIGN §2): parity is
+// computed from the pool (missing pages read from the members), logged and
+// made durable before any member is touched; then the members are written
+// concurrently and synced; then a stripe-done record and the new log tail.
+// A batch costs one journal sync for parity, one member sync and one
+// superblock write (which also syncs the done record).
+#include <cstring>
+
+#include "array/aligned_buffer.h"
+#include "base/log.h"
+#include "engine/journaled_cache.h"
+#include "parity/parity.h"
+
+namespace r5::engine {
+
+using cache::Clock;
+using format::kJournalBlock;
+using geometry::kPageSize;
+
+namespace {
+constexpr auto kTick = std::chrono::milliseconds(100);  // age and idle checks
+constexpr auto kIdle = std::chrono::seconds(1);         // no write for this long: flush old partial stripes too
+constexpr size_t kBatchStripes = 64;
+constexpr size_t kDoneRowsPerEntry = 500;  // fits one metadata block
+}  // namespace
+
+void JournaledCache::flusher_loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (stop_ && drainers_ == 0) break;
+    if (failure_) {
+      flusher_cv_.wait(lock);
+      continue;
+    }
+    cache::FlushRequest req;
+    req.now = Clock::now();
+    req.drain = drainers_ > 0;
+    const size_t used = pool_.used_pages(), cap = pool_.capacity();
+    req.memory_pressure = memory_waiters_ > 0 || used * 4 > cap * 3;
+    req.target_pages = std::max(used > cap / 2 ? used - cap / 2 : 0, memory_waiters_ ? max_batch_pages_ : 0);
+    req.journal_pressure = space_waiters_ > 0 || journal_free_.load() < reserved_ + ring_blocks_ / 3;
+    req.idle = req.now - last_write_ >= kIdle;
+    req.max_age = options_.max_age;
+    req.max_stripes = kBatchStripes;
+    for (const auto& [row, waiters] : urgent_) req.urgent.push_back(row);
+    const std::vector<uint64_t> rows = cache_.select(req);
+    if (rows.empty()) {
+      flusher_cv_.wait_for(lock, kTick);
+      continue;
+    }
+    std::vector<cache::Stripe*> stripes;
+    for (uint64_t row : rows) {
+      cache::Stripe* s = cache_.find(row);
+      s->flushing = true;
+      stripes.push_back(s);
+    }
+    lock.unlock();
+    Status st = flush(stripes);
+    if (!st.ok()) fail(st.error());
+    lock.lock();
+    if (!st.ok())
+      for (uint64_t row : rows)
+        if (cache::Stripe* s = cache_.find(row)) s->flushing = false;
+    changed_cv_.notify_all();
+  }
+}
+
+Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
+  const uint32_t d = g_.data_count(), pc = g_.parity_count(), roles = d + pc, cp = cache_.chunk_pages();
+  const uint64_t row_bytes = g_.row_data_bytes();
+  // The stripes are ours until this returns: writers to them wait, so their
+  // pages and windows hold still without the lock.
+  size_t arena = 0;
+  for (const cache::Stripe* s : stripes) arena += size_t(roles) * (s->hi - s->lo) * kPageSize;
+  thread_local AlignedBuffer scratch;
+  scratch.reserve(arena);
+  std::vector<array::RowWrite> writes(stripes.size());
+  std::byte* next = scratch.data();
+  size_t full = 0;
+  for (size_t i = 0; i < stripes.size(); ++i) {
+    const cache::Stripe& s = *stripes[i];
+    array::RowWrite& w = writes[i];
+    const size_t len = size_t(s.hi - s.lo) * kPageSize;
+    w.row = s.row;
+    w.lo = s.lo * kPageSize;
+    for (uint32_t r = 0; r < roles; ++r, next += len) w.block[r] = next;
+    full += s.full();
+    for (uint32_t k = 0; k < d; ++k) {
+      // Runs of present pages are written; runs of absent ones are read.
+      for (uint32_t col = s.lo; col < s.hi;) {
+        const bool present = s.pages[size_t(k) * cp + col] != nullptr;
+        uint32_t end = col;
+        while (end < s.hi && (s.pages[size_t(k) * cp + end] != nullptr) == present) ++end;
+        std::byte* dst = w.block[k] + size_t(col - s.lo) * kPageSize;
+        if (present) {
+          for (uint32_t c = col; c < end; ++c)
+            std::memcpy(dst + size_t(c - col) * kPageSize, s.pages[size_t(k) * cp + c], kPageSize);
+          w.extents.push_back({k, col * uint32_t(kPageSize), end * uint32_t(kPageSize)});
+        } else {
+          const uint64_t at = s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize;
+          R5_TRY(array_.read(at, {dst, size_t(end - col) * kPageSize}));
+        }
+        col = end;
+      }
+    }
+    parity::compute({w.block, d}, w.block[d], pc == 2 ? w.block[d + 1] : nullptr, len);
+    for (uint32_t r = d; r < roles; ++r) w.extents.push_back({r, s.lo * uint32_t(kPageSize), s.hi * uint32_t(kPageSize)});
+  }
+
+  // Parity into the log, durably, before any member write.
+  {
+    std::lock_guard jl(journal_mu_);
+    const uint64_t seed = writer_.superblock().seed();
+    format::MetaBlock meta;
+    std::vector<const std::byte*> payload;
+    for (size_t i = 0; i < stripes.size(); ++i) {
+      const cache::Stripe& s = *stripes[i];
+      format::ParityEntry e;
+      e.row = s.row;
+      e.column_offset = s.lo * uint32_t(kPageSize);
+      e.parity_count = pc;
+      std::vector<const std::byte*> pages;
+      for (uint32_t r = d; r < roles; ++r)
+        for (uint32_t p = 0; p < s.hi - s.lo; ++p) {
+          const std::byte* page = writes[i].block[r] + size_t(p) * kPageSize;
+          pages.push_back(page);
+          e.page_checksums.push_back(
+              format::payload_checksum(std::span<const std::byte, kJournalBlock>(page, kJournalBlock), seed));
+        }
+      format::Entry entry = std::move(e);
+      if (!format::fits(meta, entry)) {
+        R5_TRY(append_locked(meta, payload));
+        meta.entries.clear();
+        payload.clear();
+      }
+      meta.entries.push_back(std::move(entry));
+      payload.insert(payload.end(), pages.begin(), pages.end());
+    }
+    if (!meta.entries.empty()) R5_TRY(append_locked(meta, payload));
+    R5_TRY(sync_locked());
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (cache::Stripe* s : stripes) {  // the parity is logged: keep the block for the done record
+      reserved_ -= s->reserved - 1;
+      s->reserved = 1;
+    }
+    changed_cv_.notify_all();
+  }
+
+  R5_TRY(array_.write_rows(writes));
+  R5_TRY(array_.sync());
+
+  {
+    std::lock_guard jl(journal_mu_);
+    format::MetaBlock meta;
+    for (size_t i = 0; i < stripes.size(); i += kDoneRowsPerEntry) {
+      format::StripeDoneEntry e;
+      for (size_t j = i; j < std::min(stripes.size(), i + kDoneRowsPerEntry); ++j) e.rows.push_back(stripes[j]->row);
+      meta.entries.push_back(std::move(e));
+    }
+    R5_TRY(append_locked(meta, {}));
+  }
+  uint64_t tail;
+  {
+    std::lock_guard lock(mu_);
+    for (cache::Stripe* s : stripes) {
+      reserved_ -= s->reserved;
+      cache_.erase(s->row, pool_);
+    }
+    tail = cache_.oldest_log_start(next_sequence_.load());
+  }
+  {
+    std::lock_guard jl(journal_mu_);
+    R5_TRY(advance_tail_locked(tail, 0));
+  }
+  counters_.flush_batches.fetch_add(1, std::memory_order_relaxed);
+  counters_.stripes_flushed.fetch_add(stripes.size(), std::memory_order_relaxed);
+  counters_.full_stripes_flushed.fetch_add(full, std::memory_order_relaxed);
+  return {};
+}
+
+}  // namespace r5::engine

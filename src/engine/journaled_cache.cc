@@ -1,0 +1,495 @@
+#include "engine/journaled_cache.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "array/aligned_buffer.h"
+#include "base/log.h"
+
+namespace r5::engine {
+
+using cache::Clock;
+using format::kJournalBlock;
+using geometry::kPageSize;
+
+namespace {
+
+constexpr size_t kMaxWrite = 1 << 20;          // larger writes are committed in pieces
+constexpr uint32_t kMaxEntryPages = 256;       // pages per data entry (2 KiB of checksums)
+
+uint64_t page_floor(uint64_t v) { return v / kPageSize * kPageSize; }
+uint64_t page_ceil(uint64_t v) { return (v + kPageSize - 1) / kPageSize * kPageSize; }
+
+}  // namespace
+
+struct JournaledCache::Request {
+  uint64_t offset = 0;
+  std::span<const std::byte> data;  // empty: an fsync
+  bool sync = false;
+  bool done = false;
+  Status status;
+  uint64_t floor = 0;  // no record of this write has a lower sequence
+  std::condition_variable cv;
+  AlignedBuffer edges;  // merged copies of a partially written first and last page
+
+  uint64_t first_page() const { return page_floor(offset); }
+  uint64_t end_page() const { return page_ceil(offset + data.size()); }
+  size_t pages() const { return data.empty() ? 0 : size_t((end_page() - first_page()) / kPageSize); }
+  // The bytes of the journal payload page at array offset `at`.
+  const std::byte* payload(uint64_t at) const {
+    if (at < offset) return edges.data();
+    if (at + kPageSize > offset + data.size()) return edges.data() + kPageSize;
+    return data.data() + (at - offset);
+  }
+};
+
+JournaledCache::JournaledCache(array::RaidArray& array, std::unique_ptr<io::Device> journal,
+                               const format::JournalSuperblock& sb, const Options& options, uint64_t head_position,
+                               uint64_t head_sequence, size_t pool_pages)
+    : array_(array),
+      g_(array.members().geometry()),
+      options_(options),
+      ring_blocks_(sb.ring_blocks()),
+      max_batch_pages_(kMaxWrite / kPageSize),
+      journal_dev_(std::move(journal)),
+      pool_(pool_pages),
+      cache_(g_),
+      writer_(*journal_dev_, sb, head_position, head_sequence) {
+  publish_locked();
+}
+
+JournaledCache::~JournaledCache() {
+  if (Status st = close(false); !st.ok()) log::error("closing the journal: {}", st.error().message);
+}
+
+void JournaledCache::publish_locked() {
+  journal_free_.store(writer_.free_blocks(), std::memory_order_release);
+  next_sequence_.store(writer_.head_sequence(), std::memory_order_release);
+}
+
+void JournaledCache::start() {
+  if (!flusher_.joinable()) flusher_ = std::thread([this] { flusher_loop(); });
+}
+
+std::optional<Error> JournaledCache::failure() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
+Error JournaledCache::failure_error() const {
+  return io_error(EIO, fmt::format("array is read-only after an earlier failure: {}", failure_->message));
+}
+
+void JournaledCache::fail(const Error& e) {
+  std::lock_guard lock(mu_);
+  fail_locked(e);
+}
+
+void JournaledCache::fail_locked(const Error& e) {
+  if (!failure_) {
+    failure_ = e;
+    log::error("journal cache stopped accepting writes (reads still work): {}", e.message);
+  }
+  changed_cv_.notify_all();
+  flusher_cv_.notify_all();
+  for (Request* r : queue_) r->cv.notify_all();
+}
+
+JournaledCache::Usage JournaledCache::usage() const {
+  std::lock_guard lock(mu_);
+  return {cache_.size(), cache_.full_count(), pool_.used_pages(), pool_.capacity(), journal_free_.load(),
+          ring_blocks_, reserved_};
+}
+
+// ---- Reads ------------------------------------------------------------------
+
+Status JournaledCache::read(uint64_t offset, std::span<std::byte> out) {
+  if (offset > g_.capacity() || out.size() > g_.capacity() - offset)
+    return invalid(fmt::format("read at {} (+{}) beyond the array capacity {}", offset, out.size(), g_.capacity()));
+  const uint64_t end = offset + out.size();
+  const uint64_t row_bytes = g_.row_data_bytes();
+  const uint32_t cp = cache_.chunk_pages();
+  std::vector<std::pair<uint64_t, uint64_t>> gaps;  // [from, to) for the members
+  {
+    std::lock_guard lock(mu_);
+    uint64_t from_pool = 0;
+    for (uint64_t page = page_floor(offset); page < end; page += kPageSize) {
+      const uint64_t a = std::max(page, offset), b = std::min(page + kPageSize, end);
+      const uint64_t row = page / row_bytes, in_row = page % row_bytes;
+      cache::Stripe* s = cache_.find(row);
+      std::byte* src = s ? s->pages[size_t(in_row / g_.chunk_size) * cp + (in_row % g_.chunk_size) / kPageSize] : nullptr;
+      if (src) {
+        std::memcpy(out.data() + (a - offset), src + (a - page), b - a);
+        from_pool += b - a;
+      } else if (!gaps.empty() && gaps.back().second == a) {
+        gaps.back().second = b;
+      } else {
+        gaps.emplace_back(a, b);
+      }
+    }
+    counters_.pool_read_bytes.fetch_add(from_pool, std::memory_order_relaxed);
+  }
+  // Pages not in the pool are current on the members: a stripe leaves the
+  // pool only after the members hold it.
+  for (auto [a, b] : gaps) R5_TRY(array_.read(a, out.subspan(a - offset, b - a)));
+  return {};
+}
+
+// ---- Writes and group commit ---------------------------------------------------
+
+Status JournaledCache::write(uint64_t offset, std::span<const std::byte> in) {
+  if (offset > g_.capacity() || in.size() > g_.capacity() - offset)
+    return invalid(fmt::format("write at {} (+{}) beyond the array capacity {}", offset, in.size(), g_.capacity()));
+  for (size_t done = 0; done < in.size();) {
+    // A piece never spans more than kMaxWrite of pages.
+    const uint64_t at = offset + done;
+    const size_t n = std::min<size_t>(in.size() - done, kMaxWrite - size_t(at - page_floor(at)));
+    Request r;
+    r.offset = at;
+    r.data = in.subspan(done, n);
+    r.sync = options_.sync_always;
+    R5_TRY(commit(r));
+    if (options_.mode == config::JournalMode::kWriteThrough) R5_TRY(wait_written_out(r));
+    done += n;
+  }
+  return {};
+}
+
+Status JournaledCache::fsync() {
+  Request r;
+  r.sync = true;
+  return commit(r);
+}
+
+Status JournaledCache::commit(Request& r) {
+  std::unique_lock lock(mu_);
+  if (failure_) return failure_error();
+  queue_.push_back(&r);
+  while (!r.done && queue_.front() != &r) r.cv.wait(lock);
+  if (r.done) return r.status;
+
+  // This writer leads: it commits a batch from the front of the queue.
+  std::vector<Request*> batch;
+  size_t pages = 0;
+  for (Request* q : queue_) {
+    if (!batch.empty() && pages + q->pages() > max_batch_pages_) break;
+    batch.push_back(q);
+    pages += q->pages();
+  }
+  Status st = lead(batch, lock);
+  for (Request* q : batch) {
+    queue_.pop_front();
+    q->status = st;
+    q->done = true;
+    if (q != &r) q->cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  return st;
+}
+
+Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock) {
+  bool sync = false;
+  size_t pages = 0;
+  for (Request* q : batch) {
+    sync |= q->sync;
+    pages += q->pages();
+  }
+  if (pages == 0) {  // fsyncs only: what was appended before them is synced
+    lock.unlock();
+    Status st;
+    {
+      std::lock_guard jl(journal_mu_);
+      if (unsynced_) st = sync_locked();
+    }
+    lock.lock();
+    if (!st.ok()) fail_locked(st.error());  // never retried: the pages may be lost
+    return st;
+  }
+
+  const uint64_t row_bytes = g_.row_data_bytes();
+  const uint32_t cp = cache_.chunk_pages();
+  std::set<uint64_t> rows;
+  for (Request* q : batch)
+    if (!q->data.empty())
+      for (uint64_t row = q->first_page() / row_bytes; row <= (q->end_page() - 1) / row_bytes; ++row) rows.insert(row);
+  // Metadata blocks: one per data entry at worst.
+  const uint64_t record_blocks = pages + pages / kMaxEntryPages + batch.size();
+
+  // Wait until no touched stripe is being flushed and the records fit beside
+  // every stripe's reservation (computed for the windows after this batch).
+  std::unordered_map<uint64_t, uint64_t> new_reserve;  // per touched row: parity + done blocks after the batch
+  for (;;) {
+    if (failure_) return failure_error();
+    bool flushing = false;
+    for (uint64_t row : rows)
+      if (cache::Stripe* s = cache_.find(row); s && s->flushing) flushing = true;
+    if (flushing) {
+      changed_cv_.wait(lock);
+      continue;
+    }
+    uint64_t delta = 0;
+    new_reserve.clear();
+    for (uint64_t row : rows) {
+      cache::Stripe* s = cache_.find(row);
+      uint32_t lo = s && s->present ? s->lo : cp, hi = s && s->present ? s->hi : 0;
+      for (Request* q : batch) {
+        const uint64_t a = std::max(q->first_page(), row * row_bytes), b = std::min(q->end_page(), (row + 1) * row_bytes);
+        if (a >= b) continue;
+        // Columns covered within the row: a whole chunk once the range spans chunks.
+        const uint64_t ka = (a - row * row_bytes) / g_.chunk_size, kb = (b - 1 - row * row_bytes) / g_.chunk_size;
+        const uint32_t ca = uint32_t((a % g_.chunk_size) / kPageSize), cb = uint32_t(((b - 1) % g_.chunk_size) / kPageSize) + 1;
+        lo = std::min(lo, ka == kb ? ca : 0u);
+        hi = std::max(hi, ka == kb ? cb : cp);
+      }
+      const uint64_t need = cache_.reserve_blocks(lo, hi);
+      new_reserve[row] = need;
+      delta += need - (s ? s->reserved : 0);
+    }
+    const uint64_t free = journal_free_.load(std::memory_order_acquire);
+    if (free >= reserved_ + delta + record_blocks) break;
+    counters_.space_waits.fetch_add(1, std::memory_order_relaxed);
+    ++space_waiters_;
+    flusher_cv_.notify_one();
+    changed_cv_.wait(lock);
+    --space_waiters_;
+  }
+
+  // Pin the stripes: the flusher leaves them alone until the records are in
+  // the log, so a parity record never precedes the data it covers.
+  const Clock::time_point now = Clock::now();
+  for (uint64_t row : rows) cache_.get_or_create(row, now).pins++;
+  auto slot_of = [&](uint64_t at) {
+    const uint64_t in_row = at % row_bytes;
+    return size_t(in_row / g_.chunk_size) * cp + size_t(in_row % g_.chunk_size) / kPageSize;
+  };
+  auto page_ref = [&](uint64_t at) -> std::byte*& { return cache_.find(at / row_bytes)->pages[slot_of(at)]; };
+
+  // Partly written pages that only the members hold are read first.
+  std::vector<uint64_t> edge_pages;
+  for (Request* q : batch) {
+    if (q->data.empty()) continue;
+    if (q->offset != q->first_page() && !page_ref(q->first_page())) edge_pages.push_back(q->first_page());
+    const uint64_t last = q->end_page() - kPageSize, end = q->offset + q->data.size();
+    if (end != q->end_page() && !page_ref(last) && (edge_pages.empty() || edge_pages.back() != last))
+      edge_pages.push_back(last);
+  }
+  AlignedBuffer old_pages(edge_pages.size() * kPageSize);
+  Status st;
+  if (!edge_pages.empty()) {
+    lock.unlock();
+    for (size_t i = 0; i < edge_pages.size() && st.ok(); ++i)
+      st = array_.read(edge_pages[i], {old_pages.data() + i * kPageSize, kPageSize});
+    lock.lock();
+  }
+
+  // Pool pages for every page not yet present.
+  size_t missing = 0;
+  for (Request* q : batch)
+    for (uint64_t at = q->first_page(); at < q->end_page(); at += kPageSize) missing += page_ref(at) == nullptr;
+  while (st.ok() && pool_.free_pages() < missing && !failure_) {
+    counters_.memory_waits.fetch_add(1, std::memory_order_relaxed);
+    ++memory_waiters_;
+    flusher_cv_.notify_one();
+    changed_cv_.wait(lock);
+    --memory_waiters_;
+  }
+  if (st.ok() && failure_) st = failure_error();
+
+  if (st.ok()) {
+    // Apply in queue order: the pool then reads as the log will replay.
+    const uint64_t floor = next_sequence_.load(std::memory_order_acquire);
+    for (Request* q : batch) {
+      if (q->data.empty()) continue;
+      q->floor = floor;
+      const uint64_t end = q->offset + q->data.size();
+      for (uint64_t at = q->first_page(); at < q->end_page(); at += kPageSize) {
+        cache::Stripe& s = *cache_.find(at / row_bytes);
+        std::byte*& page = page_ref(at);
+        const bool partial = at < q->offset || at + kPageSize > end;
+        if (!page) {
+          page = pool_.get();
+          if (partial) {
+            auto it = std::find(edge_pages.begin(), edge_pages.end(), at);
+            std::memcpy(page, old_pages.data() + size_t(it - edge_pages.begin()) * kPageSize, kPageSize);
+          }
+          if (s.present++ == 0) {
+            s.log_start = floor;
+            s.dirtied = now;
+          }
+          const uint32_t col = uint32_t(slot_of(at) % cp);
+          s.lo = std::min(s.lo, col);
+          s.hi = std::max(s.hi, col + 1);
+        }
+        const uint64_t a = std::max(at, q->offset), b = std::min(at + kPageSize, end);
+        std::memcpy(page + (a - at), q->data.data() + (a - q->offset), b - a);
+        s.touched = now;
+        if (partial) {
+          if (q->edges.size() == 0) q->edges = AlignedBuffer(2 * kPageSize);
+          std::memcpy(q->edges.data() + (at < q->offset ? 0 : kPageSize), page, kPageSize);
+        }
+      }
+    }
+    for (uint64_t row : rows) {
+      cache::Stripe& s = *cache_.find(row);
+      reserved_ += new_reserve[row] - s.reserved;
+      s.reserved = new_reserve[row];
+    }
+    last_write_ = now;
+    lock.unlock();
+    st = append_data(batch, sync);
+    lock.lock();
+  }
+  for (uint64_t row : rows) {
+    cache::Stripe* s = cache_.find(row);
+    if (--s->pins == 0 && s->present == 0) cache_.erase(row, pool_);
+  }
+  flusher_cv_.notify_one();
+  if (!st.ok() && st.error().kind != ErrorKind::kInvalid) fail_locked(st.error());
+  counters_.write_batches.fetch_add(1, std::memory_order_relaxed);
+  counters_.writes_batched.fetch_add(batch.size(), std::memory_order_relaxed);
+  return st;
+}
+
+Status JournaledCache::append_data(std::vector<Request*>& batch, bool sync) {
+  std::lock_guard jl(journal_mu_);
+  format::MetaBlock meta;
+  std::vector<const std::byte*> payload;
+  auto flush_meta = [&]() -> Status {
+    if (meta.entries.empty()) return {};
+    R5_TRY(append_locked(meta, payload));
+    meta.entries.clear();
+    payload.clear();
+    return {};
+  };
+  const uint64_t seed = writer_.superblock().seed();
+  for (Request* q : batch) {
+    for (uint64_t at = q->first_page(); at < q->end_page();) {
+      format::DataEntry e;
+      e.array_offset = at;
+      const uint64_t n = std::min<uint64_t>(kMaxEntryPages, (q->end_page() - at) / kPageSize);
+      std::vector<const std::byte*> pages;
+      for (uint64_t i = 0; i < n; ++i, at += kPageSize) {
+        const std::byte* p = q->payload(at);
+        pages.push_back(p);
+        e.page_checksums.push_back(format::payload_checksum(std::span<const std::byte, kJournalBlock>(p, kJournalBlock), seed));
+      }
+      format::Entry entry = std::move(e);
+      if (!format::fits(meta, entry)) R5_TRY(flush_meta());
+      meta.entries.push_back(std::move(entry));
+      payload.insert(payload.end(), pages.begin(), pages.end());
+    }
+  }
+  R5_TRY(flush_meta());
+  if (sync) R5_TRY(sync_locked());
+  return {};
+}
+
+Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload) {
+  const uint64_t position = writer_.head_position();
+  R5_TRY(writer_.append(meta, payload));
+  records_.emplace_back(meta.sequence, position);
+  unsynced_ = true;
+  counters_.journal_records.fetch_add(1, std::memory_order_relaxed);
+  counters_.journal_bytes.fetch_add((1 + payload.size()) * kJournalBlock, std::memory_order_relaxed);
+  publish_locked();
+  return {};
+}
+
+Status JournaledCache::sync_locked() {
+  counters_.journal_syncs.fetch_add(1, std::memory_order_relaxed);
+  R5_TRY(writer_.sync());
+  unsynced_ = false;
+  return {};
+}
+
+Status JournaledCache::advance_tail_locked(uint64_t tail_sequence, uint32_t flags) {
+  auto it = std::lower_bound(records_.begin(), records_.end(), std::make_pair(tail_sequence, uint64_t(0)));
+  const uint64_t position = it == records_.end() ? writer_.head_position() : it->second;
+  const uint64_t sequence = it == records_.end() ? writer_.head_sequence() : it->first;
+  // The superblock write syncs the journal, which also makes every record
+  // appended so far durable.
+  R5_TRY(writer_.write_superblock(position, sequence, flags));
+  unsynced_ = false;
+  records_.erase(records_.begin(), it);
+  publish_locked();
+  return {};
+}
+
+Status JournaledCache::wait_written_out(const Request& r) {
+  const uint64_t row_bytes = g_.row_data_bytes();
+  std::vector<uint64_t> rows;
+  for (uint64_t row = r.first_page() / row_bytes; row <= (r.end_page() - 1) / row_bytes; ++row) rows.push_back(row);
+  std::unique_lock lock(mu_);
+  for (uint64_t row : rows) ++urgent_[row];
+  flusher_cv_.notify_one();
+  auto written = [&] {
+    for (uint64_t row : rows) {
+      cache::Stripe* s = cache_.find(row);
+      if (s && s->present && s->log_start <= r.floor) return false;
+    }
+    return true;
+  };
+  while (!failure_ && !written()) changed_cv_.wait(lock);
+  for (uint64_t row : rows)
+    if (--urgent_[row] == 0) urgent_.erase(row);
+  if (!written()) return failure_error();
+  return {};
+}
+
+Status JournaledCache::drain() {
+  if (!flusher_.joinable()) {  // before start(): flush on this thread
+    for (;;) {
+      std::vector<uint64_t> rows;
+      std::vector<cache::Stripe*> stripes;
+      {
+        std::lock_guard lock(mu_);
+        if (failure_) return failure_error();
+        cache::FlushRequest req;
+        req.now = Clock::now();
+        req.drain = true;
+        rows = cache_.select(req);
+        for (uint64_t row : rows) {
+          stripes.push_back(cache_.find(row));
+          stripes.back()->flushing = true;
+        }
+      }
+      if (stripes.empty()) return {};
+      if (Status st = flush(stripes); !st.ok()) {
+        fail(st.error());
+        return st;
+      }
+    }
+  }
+  std::unique_lock lock(mu_);
+  ++drainers_;
+  flusher_cv_.notify_one();
+  while (!failure_ && (cache_.size() > 0 || !queue_.empty())) changed_cv_.wait(lock);
+  --drainers_;
+  if (failure_) return failure_error();
+  return {};
+}
+
+Status JournaledCache::close(bool drain_first) {
+  if (closed_) return {};
+  closed_ = true;
+  Status drained = drain_first ? drain() : Status{};
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    flusher_cv_.notify_all();
+  }
+  if (flusher_.joinable()) flusher_.join();
+  R5_TRY(drained);
+  std::unique_lock lock(mu_);
+  if (failure_) return failure_error();
+  const bool empty = cache_.size() == 0;
+  const uint64_t tail = cache_.oldest_log_start(next_sequence_.load());
+  lock.unlock();
+  std::lock_guard jl(journal_mu_);
+  R5_TRY(advance_tail_locked(tail, empty ? uint32_t(format::kJournalClean) : 0u));
+  log::info("journal closed: {}", empty ? "empty (clean)" : "dirty stripes kept in the log for the next mount");
+  return {};
+}
+
+}  // namespace r5::engine

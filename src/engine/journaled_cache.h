@@ -1,0 +1,147 @@
+// The write journal's cache (journal modes write-back and write-through,
+// DESIGN §2, §4-6): writes are copied into stripe pages of the pool and
+// appended to the journal before they are replied; a flusher thread writes
+// whole stripes out later (parity logged first, so a crash mid-stripe is
+// repaired by replay); reads take dirty pages from the pool and the rest from
+// the members; opening replays the log.
+//
+// Group commit (LevelDB's writer queue): writers and fsyncs queue up; the one
+// at the front leads, applies the queued writes to the pool in queue order,
+// appends them as one or more records and, if any asked for it, fdatasyncs
+// the journal once for all of them. Pool order is log order, so a reply never
+// overtakes the journal write of an earlier write.
+//
+// Journal space: every dirty stripe holds back the blocks its parity record
+// and its share of a stripe-done record will need, so the flusher can always
+// write every stripe out and free the log; a leader waits until its records
+// fit beside those reservations. Writes to a stripe being flushed wait until
+// it is on the members, so a parity record always covers exactly the data
+// logged before it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "array/raid_array.h"
+#include "cache/stripe_cache.h"
+#include "config/config.h"
+#include "journal/writer.h"
+
+namespace r5::engine {
+
+struct CacheCounters {
+  std::atomic<uint64_t> journal_records{0}, journal_bytes{0}, journal_syncs{0};
+  std::atomic<uint64_t> write_batches{0}, writes_batched{0};
+  std::atomic<uint64_t> flush_batches{0}, stripes_flushed{0}, full_stripes_flushed{0};
+  std::atomic<uint64_t> pool_read_bytes{0};  // reads served from dirty pages
+  std::atomic<uint64_t> space_waits{0}, memory_waits{0};
+  // Recovery at open.
+  uint64_t replay_records = 0, replay_blocks_read = 0, replay_repaired_rows = 0, replay_dirty_pages = 0;
+  double replay_seconds = 0;
+};
+
+class JournaledCache {
+ public:
+  struct Options {
+    config::JournalMode mode = config::JournalMode::kWriteBack;
+    bool sync_always = false;
+    uint64_t memory = 256ull << 20;
+    std::chrono::milliseconds max_age{10'000};
+    bool force = false;  // accept a log damaged in the middle (what follows the damage is lost)
+  };
+
+  // Checks that the journal belongs to the array, replays its log (write-hole
+  // repair, dirty data back into the pool) and continues it. The flusher
+  // starts with start().
+  static Result<std::unique_ptr<JournaledCache>> open(array::RaidArray& array, std::unique_ptr<io::Device> journal,
+                                                     const Options& options);
+  ~JournaledCache();
+
+  void start();
+  Status read(uint64_t offset, std::span<std::byte> out);
+  Status write(uint64_t offset, std::span<const std::byte> in);
+  // Everything replied before it is durable on the journal device.
+  Status fsync();
+  // Writes every dirty stripe to the members; the log is then empty.
+  Status drain();
+  // Stops the flusher (draining first when asked) and records the tail;
+  // the journal is marked clean when nothing is left in it.
+  Status close(bool drain);
+
+  const CacheCounters& counters() const { return counters_; }
+  // The first journal or array error, after which writes fail (sticky).
+  std::optional<Error> failure() const;
+  struct Usage {
+    size_t stripes, full_stripes, pool_pages, pool_capacity;
+    uint64_t journal_free, journal_blocks, reserved;
+  };
+  Usage usage() const;
+
+ private:
+  struct Request;
+  JournaledCache(array::RaidArray& array, std::unique_ptr<io::Device> journal, const format::JournalSuperblock& sb,
+                 const Options& options, uint64_t head_position, uint64_t head_sequence, size_t pool_pages);
+
+  Status commit(Request& r);
+  Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
+  Status append_data(std::vector<Request*>& batch, bool sync);
+  Status wait_written_out(const Request& r);
+  void fail(const Error& e);
+  void fail_locked(const Error& e);  // under mu_
+  Error failure_error() const;
+
+  void flusher_loop();
+  Status flush(const std::vector<cache::Stripe*>& stripes);
+  // Under journal_mu_.
+  Status append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload);
+  Status sync_locked();
+  Status advance_tail_locked(uint64_t tail_sequence, uint32_t flags);
+  void publish_locked();
+
+  array::RaidArray& array_;
+  const geometry::Geometry g_;
+  const Options options_;
+  const uint64_t ring_blocks_;
+  const size_t max_batch_pages_;
+  std::unique_ptr<io::Device> journal_dev_;
+
+  // Lock order: mu_, then journal_mu_. Neither is held across member I/O;
+  // journal_mu_ is held across journal writes and syncs.
+  mutable std::mutex mu_;
+  // Guarded by mu_:
+  cache::PagePool pool_;
+  cache::StripeCache cache_;
+  uint64_t reserved_ = 0;          // journal blocks all stripes hold back
+  std::deque<Request*> queue_;     // group commit queue; front leads
+  std::unordered_map<uint64_t, uint32_t> urgent_;  // rows write-through writers wait for
+  uint32_t drainers_ = 0, space_waiters_ = 0, memory_waiters_ = 0;
+  bool stop_ = false;
+  std::optional<Error> failure_;
+  cache::Clock::time_point last_write_{};
+  std::condition_variable flusher_cv_;  // work for the flusher
+  std::condition_variable changed_cv_;  // a flush finished, space or pages freed, a failure
+
+  mutable std::mutex journal_mu_;
+  // Guarded by journal_mu_:
+  journal::Writer writer_;
+  std::deque<std::pair<uint64_t, uint64_t>> records_;  // (sequence, position) of each record since the tail
+  bool unsynced_ = false;
+  // Copies of writer_ state readable under mu_ alone.
+  std::atomic<uint64_t> journal_free_{0}, next_sequence_{0};
+
+  CacheCounters counters_;
+  std::thread flusher_;
+  bool closed_ = false;
+};
+
+}  // namespace r5::engine

@@ -1,0 +1,42 @@
+// Test device: a MemoryDevice that can be frozen. From the moment it is
+// frozen every write and sync "succeeds" but changes nothing, which models a
+// crash at that instant as far as this device is concerned: what it holds is
+// what survives. (The full fault-injecting device with unsynced-write
+// tracking belongs to the crash suite.)
+#pragma once
+
+#include <atomic>
+#include <functional>
+
+#include "io/memory_device.h"
+
+namespace r5::test {
+
+class FreezeDevice final : public io::Device {
+ public:
+  FreezeDevice(std::string name, uint64_t size) : mem_(std::move(name), size) {}
+
+  const std::string& name() const override { return mem_.name(); }
+  uint64_t size() const override { return mem_.size(); }
+  Status read(uint64_t offset, std::span<std::byte> buf) override { return mem_.read(offset, buf); }
+  Status write(uint64_t offset, std::span<const std::byte> buf) override {
+    if (frozen) return {};
+    return mem_.write(offset, buf);
+  }
+  Status sync() override {
+    if (frozen) return {};
+    Status st = mem_.sync();
+    if (after_sync) after_sync(++syncs);
+    return st;
+  }
+
+  io::MemoryDevice& memory() { return mem_; }
+  std::atomic<bool> frozen{false};
+  uint64_t syncs = 0;
+  std::function<void(uint64_t)> after_sync;  // called with the sync count
+
+ private:
+  io::MemoryDevice mem_;
+};
+
+}  // namespace r5::test
