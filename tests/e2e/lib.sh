@@ -144,13 +144,16 @@ require_root_fuse() {
 
 # write_config NAME LEVEL NMEMBERS [MEMBER_SIZE] [CHUNK_SIZE]
 # Writes $WS/NAME.toml for members NAME/m0.img.. (relative to the config) and
-# prints its path.
+# prints its path. JOURNAL_MODE (default none) sets journal.mode; any other
+# mode gets a journal NAME/journal.img of JOURNAL_SIZE (default 32MiB).
 write_config() {
   local name=$1 level=$2 n=$3 member_size=${4:-64MiB} chunk=${5:-64KiB}
-  local cfg=$WS/$name.toml members="" i
+  local cfg=$WS/$name.toml members="" i journal="" mode=${JOURNAL_MODE:-none}
   for ((i = 0; i < n; i++)); do
     members+="${members:+, }\"$name/m$i.img\""
   done
+  [[ $mode == none ]] || journal="path = \"$name/journal.img\"
+size = \"${JOURNAL_SIZE:-32MiB}\""
   cat >"$cfg" <<EOF
 # written by tests/e2e/lib.sh write_config
 [array]
@@ -162,7 +165,8 @@ member_size = "$member_size"
 members = [$members]
 
 [journal]
-mode = "none"
+mode = "$mode"
+$journal
 
 [cache]
 memory = "64MiB"
