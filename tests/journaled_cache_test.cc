@@ -354,6 +354,12 @@ TEST_CASE("open refuses a journal of another array, one too small, and mid-log d
     REQUIRE(!st.ok());
     CHECK(st.error().message.find("belongs to another array") != std::string::npos);
   }
+  SUBCASE("chunk too large for a parity entry") {
+    Rig r(6, 6, 1 << 20, 2, 4096);
+    Status st = r.open();
+    REQUIRE(!st.ok());
+    CHECK(st.error().message.find("chunks of up to 512 KiB with RAID6") != std::string::npos);
+  }
   SUBCASE("too small for the geometry") {
     Rig r(6, 6, 524288, 4, 1024);
     Status st = r.open();

@@ -5,7 +5,13 @@
 
 namespace r5::cache {
 
-StripeCache::StripeCache(const geometry::Geometry& g) : g_(g), chunk_pages_(g.chunk_size / geometry::kPageSize) {}
+StripeCache::StripeCache(const geometry::Geometry& g)
+    : g_(g),
+      chunk_pages_(g.chunk_size / geometry::kPageSize),
+      // 4056 bytes of entries per metadata block (format::kMetaCapacity)
+      // less the largest parity entry; open() refuses chunks whose full
+      // parity entry leaves less than 1 KiB.
+      packed_(4056 - (24 + 8ull * g.parity_count() * chunk_pages_)) {}
 
 size_t StripeCache::full_count() const {
   return size_t(std::count_if(stripes_.begin(), stripes_.end(), [](const auto& kv) { return kv.second.full(); }));
@@ -66,15 +72,22 @@ std::vector<uint64_t> StripeCache::select(const FlushRequest& req) const {
     for (const Stripe* s : candidates) take(s);
     return rows;
   }
+  // Only the first max_stripes of an order can be taken: partial sorts keep
+  // a batch O(n log batch) however many stripes are dirty.
+  auto first = [&](auto less) {
+    std::vector<const Stripe*> v = candidates;
+    const size_t k = std::min(v.size(), req.max_stripes);
+    std::partial_sort(v.begin(), v.begin() + ptrdiff_t(k), v.end(), less);
+    v.resize(k);
+    return v;
+  };
   if (req.journal_pressure) {
-    std::vector<const Stripe*> by_log = candidates;
-    std::sort(by_log.begin(), by_log.end(), [](auto* a, auto* b) { return a->log_start < b->log_start; });
+    auto by_log = first([](auto* a, auto* b) { return a->log_start < b->log_start; });
     // Half a batch: enough to move the tail without starving memory reclaim.
     for (size_t i = 0; i < by_log.size() && rows.size() < std::max<size_t>(1, req.max_stripes / 2); ++i) take(by_log[i]);
   }
   if (req.memory_pressure) {
-    std::vector<const Stripe*> lru = candidates;
-    std::sort(lru.begin(), lru.end(), [](auto* a, auto* b) {
+    auto lru = first([](auto* a, auto* b) {
       if (a->full() != b->full()) return a->full();
       return a->touched < b->touched;
     });

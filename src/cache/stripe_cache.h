@@ -26,7 +26,7 @@ struct Stripe {
   // No journal record this stripe still needs has a lower sequence: the log
   // tail may not pass it until the stripe is durable on the members.
   uint64_t log_start = 0;
-  uint64_t reserved = 0;  // journal blocks held back for its parity record
+  uint64_t reserved = 0;  // journal bytes held back for its flush (StripeCache::reserve_bytes)
   Clock::time_point dirtied, touched;
   bool flushing = false;  // the flusher owns it; writes to the row wait
   uint32_t pins = 0;      // a writer is filling it; the flusher leaves it alone
@@ -61,10 +61,18 @@ class StripeCache {
   // Returns the stripe's pages to the pool and forgets it.
   void erase(uint64_t row, PagePool& pool);
 
-  // Journal blocks a stripe with column window [lo, hi) holds back: its
-  // parity record (a metadata block, P and Q pages over the window) and a
-  // block for its share of a stripe-done record.
-  uint64_t reserve_blocks(uint32_t lo, uint32_t hi) const { return 2 + uint64_t(g_.parity_count()) * (hi - lo); }
+  // Journal bytes a stripe with column window [lo, hi) holds back for its
+  // flush: P and Q pages over the window, and its share of metadata blocks
+  // (its parity entry and its row in a stripe-done entry). Entries never
+  // straddle blocks, so a block packs at least capacity - largest entry
+  // bytes: the share is scaled by that. A flush batch may round up by one
+  // metadata block for parity and one for the done record
+  // (kBatchSlackBlocks, held once globally: batches run one at a time).
+  uint64_t reserve_bytes(uint32_t lo, uint32_t hi) const {
+    return uint64_t(g_.parity_count()) * (hi - lo) * kPage + meta_share(24 + 8ull * g_.parity_count() * (hi - lo));
+  }
+  uint64_t done_share_bytes() const { return meta_share(8); }
+  static constexpr uint64_t kBatchSlackBlocks = 2;
   // Lowest log_start over stripes holding data, or `none` without any.
   uint64_t oldest_log_start(uint64_t none) const;
 
@@ -78,8 +86,12 @@ class StripeCache {
   }
 
  private:
+  static constexpr uint64_t kPage = 4096;
+  uint64_t meta_share(uint64_t entry_bytes) const { return (entry_bytes * kPage + packed_ - 1) / packed_; }
+
   geometry::Geometry g_;
   uint32_t chunk_pages_;
+  uint64_t packed_;  // metadata bytes a block surely holds
   std::unordered_map<uint64_t, Stripe> stripes_;
 };
 

@@ -148,6 +148,8 @@ Result<Created> create_array(const config::Config& cfg, const CreateOptions& opt
     if (!journal->exists) std::filesystem::create_directories(journal->path.parent_path(), ec);
     auto dev = io::open_file(journal->path, {.create = !journal->exists, .create_size = journal->size});
     if (!dev.ok()) return dev.error();
+    std::error_code ec2;
+    if (std::filesystem::is_regular_file(journal->path, ec2)) R5_TRY(io::write_zeros(**dev, options.progress));
     auto formatted = journal::format_journal(**dev, sb, journal->size / format::kJournalBlock);
     if (!formatted.ok()) return formatted.error();
   }

@@ -5,11 +5,13 @@
 // concurrently and synced; then a stripe-done record and the new log tail.
 // A batch costs one journal sync for parity, one member sync and one
 // superblock write (which also syncs the done record).
+#include <algorithm>
 #include <cstring>
 
 #include "array/aligned_buffer.h"
 #include "base/log.h"
 #include "engine/journaled_cache.h"
+#include "io/batch.h"
 #include "parity/parity.h"
 
 namespace r5::engine {
@@ -37,9 +39,9 @@ void JournaledCache::flusher_loop() {
     req.now = Clock::now();
     req.drain = drainers_ > 0;
     const size_t used = pool_.used_pages(), cap = pool_.capacity();
-    req.memory_pressure = memory_waiters_ > 0 || used * 4 > cap * 3;
+    req.memory_pressure = memory_pressure();
     req.target_pages = std::max(used > cap / 2 ? used - cap / 2 : 0, memory_waiters_ ? max_batch_pages_ : 0);
-    req.journal_pressure = space_waiters_ > 0 || journal_free_.load() < reserved_ + ring_blocks_ / 3;
+    req.journal_pressure = journal_pressure();
     req.idle = req.now - last_write_ >= kIdle;
     req.max_age = options_.max_age;
     req.max_stripes = kBatchStripes;
@@ -66,6 +68,30 @@ void JournaledCache::flusher_loop() {
   }
 }
 
+// Reads the pages a flush needs but the pool lacks, all at once: straight
+// from the data members in one io_uring batch while the array is healthy;
+// through the array (which reconstructs) when a member has failed or fails.
+Status JournaledCache::read_absent(std::span<const AbsentRun> runs) {
+  if (runs.empty()) return {};
+  array::MemberSet& members = array_.members();
+  const uint64_t row_bytes = g_.row_data_bytes();
+  std::vector<io::IoOp> ops;
+  bool direct = members.failed_mask() == 0;
+  for (size_t i = 0; i < runs.size() && direct; ++i) {
+    const AbsentRun& r = runs[i];
+    const uint64_t row = r.offset / row_bytes, in_row = r.offset % row_bytes;
+    io::Device* dev = members.device(geometry::map_row(g_, row).data[in_row / g_.chunk_size]);
+    if (dev == nullptr) direct = false;
+    ops.push_back(io::IoOp::read(dev, members.data_offset() + row * g_.chunk_size + in_row % g_.chunk_size, r.buf, r.len));
+  }
+  if (direct) {
+    io::run_batch(ops);
+    if (std::all_of(ops.begin(), ops.end(), [](const io::IoOp& o) { return o.status.ok(); })) return {};
+  }
+  for (const AbsentRun& r : runs) R5_TRY(array_.read(r.offset, {r.buf, r.len}));
+  return {};
+}
+
 Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   const uint32_t d = g_.data_count(), pc = g_.parity_count(), roles = d + pc, cp = cache_.chunk_pages();
   const uint64_t row_bytes = g_.row_data_bytes();
@@ -76,6 +102,7 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   thread_local AlignedBuffer scratch;
   scratch.reserve(arena);
   std::vector<array::RowWrite> writes(stripes.size());
+  std::vector<AbsentRun> reads;
   std::byte* next = scratch.data();
   size_t full = 0;
   for (size_t i = 0; i < stripes.size(); ++i) {
@@ -98,13 +125,18 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
             std::memcpy(dst + size_t(c - col) * kPageSize, s.pages[size_t(k) * cp + c], kPageSize);
           w.extents.push_back({k, col * uint32_t(kPageSize), end * uint32_t(kPageSize)});
         } else {
-          const uint64_t at = s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize;
-          R5_TRY(array_.read(at, {dst, size_t(end - col) * kPageSize}));
+          reads.push_back({s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize, dst,
+                           size_t(end - col) * kPageSize});
         }
         col = end;
       }
     }
-    parity::compute({w.block, d}, w.block[d], pc == 2 ? w.block[d + 1] : nullptr, len);
+  }
+  R5_TRY(read_absent(reads));
+  for (size_t i = 0; i < stripes.size(); ++i) {
+    const cache::Stripe& s = *stripes[i];
+    array::RowWrite& w = writes[i];
+    parity::compute({w.block, d}, w.block[d], pc == 2 ? w.block[d + 1] : nullptr, size_t(s.hi - s.lo) * kPageSize);
     for (uint32_t r = d; r < roles; ++r) w.extents.push_back({r, s.lo * uint32_t(kPageSize), s.hi * uint32_t(kPageSize)});
   }
 
@@ -138,13 +170,13 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
       payload.insert(payload.end(), pages.begin(), pages.end());
     }
     if (!meta.entries.empty()) R5_TRY(append_locked(meta, payload));
-    R5_TRY(sync_locked());
   }
+  R5_TRY(sync_journal());
   {
     std::lock_guard lock(mu_);
     for (cache::Stripe* s : stripes) {  // the parity is logged: keep the block for the done record
-      reserved_ -= s->reserved - 1;
-      s->reserved = 1;
+      reserved_ -= s->reserved - cache_.done_share_bytes();
+      s->reserved = cache_.done_share_bytes();
     }
     changed_cv_.notify_all();
   }
@@ -171,10 +203,7 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
     }
     tail = cache_.oldest_log_start(next_sequence_.load());
   }
-  {
-    std::lock_guard jl(journal_mu_);
-    R5_TRY(advance_tail_locked(tail, 0));
-  }
+  R5_TRY(advance_tail(tail, 0));
   counters_.flush_batches.fetch_add(1, std::memory_order_relaxed);
   counters_.stripes_flushed.fetch_add(stripes.size(), std::memory_order_relaxed);
   counters_.full_stripes_flushed.fetch_add(full, std::memory_order_relaxed);

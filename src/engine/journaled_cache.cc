@@ -99,7 +99,15 @@ void JournaledCache::fail_locked(const Error& e) {
 JournaledCache::Usage JournaledCache::usage() const {
   std::lock_guard lock(mu_);
   return {cache_.size(), cache_.full_count(), pool_.used_pages(), pool_.capacity(), journal_free_.load(),
-          ring_blocks_, reserved_};
+          ring_blocks_, reserved_ / kJournalBlock};
+}
+
+bool JournaledCache::memory_pressure() const {
+  return memory_waiters_ > 0 || pool_.used_pages() * 4 > pool_.capacity() * 3;
+}
+
+bool JournaledCache::journal_pressure() const {
+  return space_waiters_ > 0 || journal_free_.load() * kJournalBlock < reserved_ + ring_blocks_ * kJournalBlock / 3;
 }
 
 // ---- Reads ------------------------------------------------------------------
@@ -197,11 +205,7 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
   }
   if (pages == 0) {  // fsyncs only: what was appended before them is synced
     lock.unlock();
-    Status st;
-    {
-      std::lock_guard jl(journal_mu_);
-      if (unsynced_) st = sync_locked();
-    }
+    Status st = sync_journal();
     lock.lock();
     if (!st.ok()) fail_locked(st.error());  // never retried: the pages may be lost
     return st;
@@ -218,7 +222,7 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
 
   // Wait until no touched stripe is being flushed and the records fit beside
   // every stripe's reservation (computed for the windows after this batch).
-  std::unordered_map<uint64_t, uint64_t> new_reserve;  // per touched row: parity + done blocks after the batch
+  std::unordered_map<uint64_t, uint64_t> new_reserve;  // per touched row: its reservation after the batch
   for (;;) {
     if (failure_) return failure_error();
     bool flushing = false;
@@ -242,12 +246,13 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
         lo = std::min(lo, ka == kb ? ca : 0u);
         hi = std::max(hi, ka == kb ? cb : cp);
       }
-      const uint64_t need = cache_.reserve_blocks(lo, hi);
+      const uint64_t need = cache_.reserve_bytes(lo, hi);
       new_reserve[row] = need;
       delta += need - (s ? s->reserved : 0);
     }
     const uint64_t free = journal_free_.load(std::memory_order_acquire);
-    if (free >= reserved_ + delta + record_blocks) break;
+    if (free * kJournalBlock >= reserved_ + delta + (record_blocks + cache::StripeCache::kBatchSlackBlocks) * kJournalBlock)
+      break;
     counters_.space_waits.fetch_add(1, std::memory_order_relaxed);
     ++space_waiters_;
     flusher_cv_.notify_one();
@@ -344,7 +349,8 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
     cache::Stripe* s = cache_.find(row);
     if (--s->pins == 0 && s->present == 0) cache_.erase(row, pool_);
   }
-  flusher_cv_.notify_one();
+  // The flusher looks at ages on its own tick; it is woken only for pressure.
+  if (memory_pressure() || journal_pressure()) flusher_cv_.notify_one();
   if (!st.ok() && st.error().kind != ErrorKind::kInvalid) fail_locked(st.error());
   counters_.write_batches.fetch_add(1, std::memory_order_relaxed);
   counters_.writes_batched.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -352,6 +358,11 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
 }
 
 Status JournaledCache::append_data(std::vector<Request*>& batch, bool sync) {
+  R5_TRY(append_batch(batch));
+  return sync ? sync_journal() : Status{};
+}
+
+Status JournaledCache::append_batch(std::vector<Request*>& batch) {
   std::lock_guard jl(journal_mu_);
   format::MetaBlock meta;
   std::vector<const std::byte*> payload;
@@ -381,7 +392,6 @@ Status JournaledCache::append_data(std::vector<Request*>& batch, bool sync) {
     }
   }
   R5_TRY(flush_meta());
-  if (sync) R5_TRY(sync_locked());
   return {};
 }
 
@@ -389,29 +399,41 @@ Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const st
   const uint64_t position = writer_.head_position();
   R5_TRY(writer_.append(meta, payload));
   records_.emplace_back(meta.sequence, position);
-  unsynced_ = true;
+  written_.fetch_add(1, std::memory_order_release);
   counters_.journal_records.fetch_add(1, std::memory_order_relaxed);
   counters_.journal_bytes.fetch_add((1 + payload.size()) * kJournalBlock, std::memory_order_relaxed);
   publish_locked();
   return {};
 }
 
-Status JournaledCache::sync_locked() {
+Status JournaledCache::sync_journal() {
+  const uint64_t target = written_.load(std::memory_order_acquire);
+  if (synced_.load(std::memory_order_acquire) >= target) return {};
+  std::lock_guard sl(sync_mu_);
+  if (synced_.load(std::memory_order_acquire) >= target) return {};  // a sync that started after our writes covered them
+  const uint64_t covered = written_.load(std::memory_order_acquire);
   counters_.journal_syncs.fetch_add(1, std::memory_order_relaxed);
-  R5_TRY(writer_.sync());
-  unsynced_ = false;
+  R5_TRY(journal_dev_->sync());
+  synced_.store(covered, std::memory_order_release);
   return {};
 }
 
-Status JournaledCache::advance_tail_locked(uint64_t tail_sequence, uint32_t flags) {
-  auto it = std::lower_bound(records_.begin(), records_.end(), std::make_pair(tail_sequence, uint64_t(0)));
-  const uint64_t position = it == records_.end() ? writer_.head_position() : it->second;
-  const uint64_t sequence = it == records_.end() ? writer_.head_sequence() : it->first;
-  // The superblock write syncs the journal, which also makes every record
-  // appended so far durable.
-  R5_TRY(writer_.write_superblock(position, sequence, flags));
-  unsynced_ = false;
-  records_.erase(records_.begin(), it);
+Status JournaledCache::advance_tail(uint64_t tail_sequence, uint32_t flags) {
+  uint64_t position, sequence;
+  {
+    std::lock_guard jl(journal_mu_);
+    auto it = std::lower_bound(records_.begin(), records_.end(), std::make_pair(tail_sequence, uint64_t(0)));
+    position = it == records_.end() ? writer_.head_position() : it->second;
+    sequence = it == records_.end() ? writer_.head_sequence() : it->first;
+    R5_TRY(writer_.write_superblock_block(position, sequence, flags));
+    written_.fetch_add(1, std::memory_order_release);
+  }
+  // Also makes every record appended so far durable (the done records).
+  R5_TRY(sync_journal());
+  std::lock_guard jl(journal_mu_);
+  writer_.set_tail(position, sequence, flags);
+  records_.erase(records_.begin(),
+                 std::lower_bound(records_.begin(), records_.end(), std::make_pair(sequence, uint64_t(0))));
   publish_locked();
   return {};
 }
@@ -486,9 +508,13 @@ Status JournaledCache::close(bool drain_first) {
   const bool empty = cache_.size() == 0;
   const uint64_t tail = cache_.oldest_log_start(next_sequence_.load());
   lock.unlock();
-  std::lock_guard jl(journal_mu_);
-  R5_TRY(advance_tail_locked(tail, empty ? uint32_t(format::kJournalClean) : 0u));
-  log::info("journal closed: {}", empty ? "empty (clean)" : "dirty stripes kept in the log for the next mount");
+  R5_TRY(advance_tail(tail, empty ? uint32_t(format::kJournalClean) : 0u));
+  const CacheCounters& k = counters_;
+  log::info("journal closed: {}; {} writes in {} commits, {} journal syncs, {} MiB logged; {} stripes flushed "
+            "({} full) in {} batches; {} waits for journal space, {} for memory",
+            empty ? "empty (clean)" : "dirty stripes kept in the log for the next mount", k.writes_batched.load(),
+            k.write_batches.load(), k.journal_syncs.load(), k.journal_bytes.load() >> 20, k.stripes_flushed.load(),
+            k.full_stripes_flushed.load(), k.flush_batches.load(), k.space_waits.load(), k.memory_waits.load());
   return {};
 }
 

@@ -95,18 +95,33 @@ class JournaledCache {
   Status commit(Request& r);
   Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
   Status append_data(std::vector<Request*>& batch, bool sync);
+  Status append_batch(std::vector<Request*>& batch);
   Status wait_written_out(const Request& r);
   void fail(const Error& e);
   void fail_locked(const Error& e);  // under mu_
   Error failure_error() const;
 
+  // Under mu_: the pool is over 75 % full or a writer waits for pages; the
+  // log has less than a third of its space unreserved or a writer waits.
+  bool memory_pressure() const;
+  bool journal_pressure() const;
   void flusher_loop();
   Status flush(const std::vector<cache::Stripe*>& stripes);
+  struct AbsentRun {
+    uint64_t offset;  // array byte offset
+    std::byte* buf;
+    size_t len;
+  };
+  Status read_absent(std::span<const AbsentRun> runs);
   // Under journal_mu_.
   Status append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload);
-  Status sync_locked();
-  Status advance_tail_locked(uint64_t tail_sequence, uint32_t flags);
   void publish_locked();
+  // Without journal_mu_: makes every journal write completed before the call
+  // durable; concurrent callers share one fdatasync.
+  Status sync_journal();
+  // Writes the superblock with the tail at the oldest record of sequence >=
+  // tail_sequence (or the head), syncs, then lets the space behind it be reused.
+  Status advance_tail(uint64_t tail_sequence, uint32_t flags);
 
   array::RaidArray& array_;
   const geometry::Geometry g_;
@@ -135,7 +150,9 @@ class JournaledCache {
   // Guarded by journal_mu_:
   journal::Writer writer_;
   std::deque<std::pair<uint64_t, uint64_t>> records_;  // (sequence, position) of each record since the tail
-  bool unsynced_ = false;
+  // Journal writes issued / known durable (counts; synced_ <= written_).
+  std::atomic<uint64_t> written_{0}, synced_{0};
+  std::mutex sync_mu_;  // one fdatasync at a time; taken without the others
   // Copies of writer_ state readable under mu_ alone.
   std::atomic<uint64_t> journal_free_{0}, next_sequence_{0};
 

@@ -67,10 +67,21 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   R5_ASSIGN_OR_RETURN(format::JournalSuperblock sb, journal::read_superblock(*journal));
   R5_TRY(check_journal_matches(*journal, sb, array.members().superblock()));
 
+  // A full-window parity entry must leave room in its metadata block (see
+  // StripeCache::reserve_bytes); this version does not split parity entries.
+  constexpr uint64_t kMaxParityEntry = format::kMetaCapacity - 1024;
+  if (24 + 8ull * pc * cp > kMaxParityEntry) {
+    uint64_t max_chunk_pages = 1;
+    while (24 + 8ull * pc * max_chunk_pages * 2 <= kMaxParityEntry) max_chunk_pages *= 2;
+    return invalid(fmt::format("{}: the journal modes support chunks of up to {} KiB with RAID{} in this version (chunk "
+                               "size {} KiB); use journal.mode = \"none\" or a smaller chunk",
+                               journal->name(), max_chunk_pages * 4, g.level, g.chunk_size / 1024));
+  }
+
   // The largest commit (a 1 MiB write over its rows' reservations) must fit
   // in an otherwise empty log, or writers could wait forever.
   const uint64_t rows_per_write = (1 << 20) / g.row_data_bytes() + 2;
-  const uint64_t min_blocks = 2 * (258 + rows_per_write * (2 + uint64_t(pc) * cp));
+  const uint64_t min_blocks = 2 * (258 + 2 + rows_per_write * (2 + uint64_t(pc) * cp));
   if (sb.ring_blocks() < min_blocks)
     return invalid(fmt::format("{}: a journal of {} MiB is too small for chunk size {} KiB and {} members: it needs at "
                                "least {} MiB (r5cfs create with a larger journal.size)",
@@ -133,7 +144,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
       ++s.present;
     }
     s.log_start = r.first_sequence;
-    s.reserved = c->cache_.reserve_blocks(s.lo, s.hi);
+    s.reserved = c->cache_.reserve_bytes(s.lo, s.hi);
     c->reserved_ += s.reserved;
   }
   const uint64_t seed = sb.seed();
@@ -143,10 +154,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
     R5_TRY(array.sync());
   }
   const uint64_t tail = c->cache_.oldest_log_start(scan.head_sequence);
-  {
-    std::lock_guard jl(c->journal_mu_);
-    R5_TRY(c->advance_tail_locked(tail, 0));  // in use: not clean until closed empty
-  }
+  R5_TRY(c->advance_tail(tail, 0));  // in use: not clean until closed empty
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   CacheCounters& k = c->counters_;

@@ -47,5 +47,9 @@ namespace r5::io {
 // BLKZEROOUT on a block device, written zeros where neither works.
 // `progress(done, total)` is called during the slow path.
 Status zero_out(Device& device, void (*progress)(uint64_t done, uint64_t total) = nullptr);
+// Writes zeros over the whole device and syncs. For a journal file: every
+// block is then allocated and written, so the log's O_DIRECT writes and
+// fdatasyncs never wait on file-system allocation or unwritten-extent updates.
+Status write_zeros(Device& device, void (*progress)(uint64_t done, uint64_t total) = nullptr);
 
 }  // namespace r5::io

@@ -99,14 +99,19 @@ Status zero_out(Device& device, void (*progress)(uint64_t done, uint64_t total))
     uint64_t range[2] = {0, size};
     if (S_ISBLK(st.st_mode) && ::ioctl(fd, BLKZEROOUT, range) == 0) return device.sync();
   }
-  constexpr size_t kStep = 1 << 20;
+  return write_zeros(device, progress);
+}
+
+Status write_zeros(Device& device, void (*progress)(uint64_t done, uint64_t total)) {
+  const uint64_t size = device.size();
+  constexpr size_t kStep = 4 << 20;
   void* mem = std::aligned_alloc(4096, kStep);
   if (mem == nullptr) return io_error(ENOMEM, "out of memory");
   std::memset(mem, 0, kStep);
   Status st;
   for (uint64_t done = 0; done < size && st.ok(); done += kStep) {
     st = device.write(done, {static_cast<const std::byte*>(mem), size_t(std::min<uint64_t>(kStep, size - done))});
-    if (progress && (done / kStep) % 256 == 0) progress(done, size);
+    if (progress && (done / kStep) % 64 == 0) progress(done, size);
   }
   std::free(mem);
   R5_TRY(st);

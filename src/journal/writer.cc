@@ -59,6 +59,13 @@ Status Writer::append(format::MetaBlock& meta, std::span<const std::byte* const>
 }
 
 Status Writer::write_superblock(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags) {
+  R5_TRY(write_superblock_block(tail_position, tail_sequence, flags));
+  R5_TRY(device_.sync());
+  set_tail(tail_position, tail_sequence, flags);
+  return {};
+}
+
+Status Writer::write_superblock_block(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags) {
   format::JournalSuperblock next = sb_;
   next.tail_position = tail_position;
   next.tail_sequence = tail_sequence;
@@ -66,10 +73,13 @@ Status Writer::write_superblock(uint64_t tail_position, uint64_t tail_sequence, 
   next.update_time = uint64_t(std::time(nullptr));
   AlignedBuffer block(kJournalBlock);
   format::encode(next, std::span<std::byte, kJournalBlock>(block.data(), kJournalBlock));
-  R5_TRY(device_.write(0, {block.data(), kJournalBlock}));
-  R5_TRY(device_.sync());
-  sb_ = next;
-  return {};
+  return device_.write(0, {block.data(), kJournalBlock});
+}
+
+void Writer::set_tail(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags) {
+  sb_.tail_position = tail_position;
+  sb_.tail_sequence = tail_sequence;
+  sb_.flags = flags;
 }
 
 }  // namespace r5::journal

@@ -39,6 +39,11 @@ class Writer {
   // Records the new tail (oldest record still needed) and flags in the
   // superblock, durably.
   Status write_superblock(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags);
+  // The same in two steps, so the caller can sync without holding its lock:
+  // write block 0 (not durable, space not yet reusable), then, once the
+  // caller has synced the device, make the space behind the tail reusable.
+  Status write_superblock_block(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags);
+  void set_tail(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags);
 
  private:
   io::Device& device_;

@@ -9,7 +9,7 @@ namespace r5::tools {
 namespace {
 
 void print_progress(uint64_t done, uint64_t total) {
-  fmt::print(stderr, "r5cfs: zeroing member: {:.0f}% ({} of {})\n", total ? 100.0 * double(done) / double(total) : 100.0,
+  fmt::print(stderr, "r5cfs: writing zeros (existing member, or the journal): {:.0f}% ({} of {})\n", total ? 100.0 * double(done) / double(total) : 100.0,
              format_size(done), format_size(total));
 }
 

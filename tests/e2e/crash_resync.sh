@@ -13,22 +13,8 @@ for level in 5 6; do
   create_array "$cfg"
   start_daemon "$cfg"
   model=$(new_model "$cfg")
-  cap=$(info_get "$cfg" 'j["capacity"]')
-  half=$((cap / 2 / 65536 * 65536))
-  # Fsynced writes in the first half: these must survive the crash.
-  random_writes "$cfg" "$IMG" "$model" "$SEED" 150 "$half"
-  # Unsynced random writes in the second half, killed mid-flight.
-  fio --name=crash --filename="$IMG" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=16 \
-    --offset="$half" --size=$((cap - half)) --time_based --runtime=30 --output=/dev/null >/dev/null 2>&1 &
-  fio_pid=$!
-  sleep 1.5
-  log "kill -KILL $DAEMON_PID during writes"
-  kill -KILL "$DAEMON_PID"
-  wait "$fio_pid" || true
-  wait "$DAEMON_PID" 2>/dev/null || true
-  forget_pid "$DAEMON_PID"
-  DAEMON_PID=""
-  umount "$MNT" 2>/dev/null || umount -l "$MNT"
+  synced=$WS/synced.crash$level
+  kill_during_writes "$cfg" "$model" "$synced"
   [[ $(info_get "$cfg" 'j["state"]') == dirty ]] || fail "superblocks not dirty after the crash"
 
   # Stale parity for row 0: its P chunk sits on member n-1 (left-symmetric).
@@ -36,8 +22,6 @@ for level in 5 6; do
   head -c 65536 /dev/urandom | dd of="$(member_path "$cfg" $((n - 1)))" bs=64k seek=$((data_offset / 65536)) \
     conv=notrunc status=none
 
-  synced=$WS/synced.crash$level
-  head -c "$half" "$model" >"$synced"
   start_daemon "$cfg"
   assert_contains "$DAEMON_LOG" "was not shut down cleanly: parity will be resynchronised in the background"
   # Served correctly while the resync runs.

@@ -73,22 +73,8 @@ for level in 5 6; do
   create_array "$cfg"
   start_daemon "$cfg"
   model=$(new_model "$cfg")
-  cap=$(info_get "$cfg" 'j["capacity"]')
-  half=$((cap / 2 / 65536 * 65536))
-  random_writes "$cfg" "$IMG" "$model" "$SEED" 150 "$half"
-  fio --name=crash --filename="$IMG" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=16 \
-    --offset="$half" --size=$((cap - half)) --time_based --runtime=30 --output=/dev/null >/dev/null 2>&1 &
-  fio_pid=$!
-  sleep 1.5
-  log "kill -KILL $DAEMON_PID during writes"
-  kill -KILL "$DAEMON_PID"
-  wait "$fio_pid" || true
-  wait "$DAEMON_PID" 2>/dev/null || true
-  forget_pid "$DAEMON_PID"
-  DAEMON_PID=""
-  umount "$MNT" 2>/dev/null || umount -l "$MNT"
   synced=$WS/synced.kill$level
-  head -c "$half" "$model" >"$synced"
+  kill_during_writes "$cfg" "$model" "$synced"
   start_daemon "$cfg"
   assert_contains "$DAEMON_LOG" "journal replay:"
   assert_not_contains "$DAEMON_LOG" "resynchronised"

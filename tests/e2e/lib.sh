@@ -328,6 +328,30 @@ random_writes() {
     || fail "random writes to $img failed"
 }
 
+# kill_during_writes CFG MODEL SYNCED: on the mounted array, fsynced random
+# writes into the first half of the image (and MODEL), then unsynced 4 KiB
+# fio writes into the second half, and SIGKILL of the daemon in the middle of
+# them. Leaves the array unmounted and SYNCED holding what must survive: the
+# first half of MODEL.
+kill_during_writes() {
+  local cfg=$1 model=$2 synced=$3 cap half fio_pid
+  cap=$(info_get "$cfg" 'j["capacity"]')
+  half=$((cap / 2 / 65536 * 65536))
+  random_writes "$cfg" "$IMG" "$model" "$SEED" 150 "$half"
+  fio --name=crash --filename="$IMG" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=16 \
+    --offset="$half" --size=$((cap - half)) --time_based --runtime=30 --output=/dev/null >/dev/null 2>&1 &
+  fio_pid=$!
+  sleep 1.5
+  log "kill -KILL $DAEMON_PID during writes"
+  kill -KILL "$DAEMON_PID"
+  wait "$fio_pid" || true
+  wait "$DAEMON_PID" 2>/dev/null || true
+  forget_pid "$DAEMON_PID"
+  DAEMON_PID=""
+  umount "$MNT" 2>/dev/null || umount -l "$MNT"
+  head -c "$half" "$model" >"$synced"
+}
+
 # dd_direct_pattern IMG MODEL OFFSET LENGTH: writes LENGTH random bytes at
 # OFFSET (both multiples of 4096) with dd oflag=direct, and into the model.
 dd_direct_pattern() {
