@@ -89,6 +89,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
                                (min_blocks + 1) * kJournalBlock / (1 << 20) + 1));
 
   R5_ASSIGN_OR_RETURN(journal::ScanResult scan, journal::scan(*journal, sb));
+  const auto scanned = std::chrono::steady_clock::now();
   if (scan.corrupt) {
     if (!options.force)
       return corruption(fmt::format("{}: {}. Refusing to replay: the records after the damage would be lost. Mount with "
@@ -148,7 +149,9 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
     c->reserved_ += s.reserved;
   }
   const uint64_t seed = sb.seed();
+  const auto indexed = std::chrono::steady_clock::now();
   R5_TRY(read_logged(*c->journal_dev_, seed, loads));
+  const auto loaded = std::chrono::steady_clock::now();
   if (!repairs.empty()) {
     R5_TRY(array.write_rows(repairs));
     R5_TRY(array.sync());
@@ -163,12 +166,13 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   k.replay_repaired_rows = repairs.size();
   k.replay_dirty_pages = dirty;
   k.replay_seconds = seconds;
+  auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   if (!scan.records.empty())
-    log::info("journal replay: {} records ({} MiB read) in {:.3f} s ({:.0f} MiB/s); {} stripes repaired on the members, "
-              "{} MiB of dirty data back in the cache",
+    log::info("journal replay: {} records ({} MiB read) in {:.3f} s ({:.0f} MiB/s; scan {:.3f} s, index {:.3f} s, "
+              "page loads {:.3f} s); {} stripes repaired on the members, {} MiB of dirty data back in the cache",
               scan.records.size(), k.replay_blocks_read * kJournalBlock >> 20, seconds,
-              double(k.replay_blocks_read * kJournalBlock) / (1 << 20) / std::max(seconds, 1e-9), repairs.size(),
-              dirty * kPageSize >> 20);
+              double(k.replay_blocks_read * kJournalBlock) / (1 << 20) / std::max(seconds, 1e-9), secs(started, scanned),
+              secs(scanned, indexed), secs(indexed, loaded), repairs.size(), dirty * kPageSize >> 20);
   return c;
 }
 
