@@ -74,7 +74,7 @@ struct Journal {
   journal::ScanResult scan() {
     auto sb_now = journal::read_superblock(device);
     REQUIRE_MESSAGE(sb_now.ok(), sb_now.error().message);
-    auto r = journal::scan(device, *sb_now, {.verify_payload = true, .window_bytes = 64 * 1024});
+    auto r = journal::scan(device, *sb_now, {.verify_payload = true, .window_bytes = 64 * 1024, .on_record = {}});
     REQUIRE_MESSAGE(r.ok(), r.error().message);
     return std::move(*r);
   }

@@ -38,7 +38,7 @@ void JournaledCache::flusher_loop() {
     cache::FlushRequest req;
     req.now = Clock::now();
     req.drain = drainers_ > 0;
-    const size_t used = pool_.used_pages(), cap = pool_.capacity();
+    const size_t used = pool_->used_pages(), cap = pool_->capacity();
     req.memory_pressure = memory_pressure();
     req.target_pages = std::max(used > cap / 2 ? used - cap / 2 : 0, memory_waiters_ ? max_batch_pages_ : 0);
     req.journal_pressure = journal_pressure();
@@ -199,7 +199,7 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
     std::lock_guard lock(mu_);
     for (cache::Stripe* s : stripes) {
       reserved_ -= s->reserved;
-      cache_.erase(s->row, pool_);
+      cache_.erase(s->row, *pool_);
     }
     tail = cache_.oldest_log_start(next_sequence_.load());
   }

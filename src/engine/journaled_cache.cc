@@ -46,14 +46,14 @@ struct JournaledCache::Request {
 
 JournaledCache::JournaledCache(array::RaidArray& array, std::unique_ptr<io::Device> journal,
                                const format::JournalSuperblock& sb, const Options& options, uint64_t head_position,
-                               uint64_t head_sequence, size_t pool_pages)
+                               uint64_t head_sequence, std::unique_ptr<cache::PagePool> pool)
     : array_(array),
       g_(array.members().geometry()),
       options_(options),
       ring_blocks_(sb.ring_blocks()),
       max_batch_pages_(kMaxWrite / kPageSize),
       journal_dev_(std::move(journal)),
-      pool_(pool_pages),
+      pool_(std::move(pool)),
       cache_(g_),
       writer_(*journal_dev_, sb, head_position, head_sequence) {
   publish_locked();
@@ -98,12 +98,12 @@ void JournaledCache::fail_locked(const Error& e) {
 
 JournaledCache::Usage JournaledCache::usage() const {
   std::lock_guard lock(mu_);
-  return {cache_.size(), cache_.full_count(), pool_.used_pages(), pool_.capacity(), journal_free_.load(),
+  return {cache_.size(), cache_.full_count(), pool_->used_pages(), pool_->capacity(), journal_free_.load(),
           ring_blocks_, reserved_ / kJournalBlock};
 }
 
 bool JournaledCache::memory_pressure() const {
-  return memory_waiters_ > 0 || pool_.used_pages() * 4 > pool_.capacity() * 3;
+  return memory_waiters_ > 0 || pool_->used_pages() * 4 > pool_->capacity() * 3;
 }
 
 bool JournaledCache::journal_pressure() const {
@@ -292,7 +292,7 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
   size_t missing = 0;
   for (Request* q : batch)
     for (uint64_t at = q->first_page(); at < q->end_page(); at += kPageSize) missing += page_ref(at) == nullptr;
-  while (st.ok() && pool_.free_pages() < missing && !failure_) {
+  while (st.ok() && pool_->available() < missing && !failure_) {
     counters_.memory_waits.fetch_add(1, std::memory_order_relaxed);
     ++memory_waiters_;
     flusher_cv_.notify_one();
@@ -313,7 +313,7 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
         std::byte*& page = page_ref(at);
         const bool partial = at < q->offset || at + kPageSize > end;
         if (!page) {
-          page = pool_.get();
+          page = pool_->get();
           if (partial) {
             auto it = std::find(edge_pages.begin(), edge_pages.end(), at);
             std::memcpy(page, old_pages.data() + size_t(it - edge_pages.begin()) * kPageSize, kPageSize);
@@ -347,7 +347,7 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
   }
   for (uint64_t row : rows) {
     cache::Stripe* s = cache_.find(row);
-    if (--s->pins == 0 && s->present == 0) cache_.erase(row, pool_);
+    if (--s->pins == 0 && s->present == 0) cache_.erase(row, *pool_);
   }
   // The flusher looks at ages on its own tick; it is woken only for pressure.
   if (memory_pressure() || journal_pressure()) flusher_cv_.notify_one();

@@ -90,7 +90,8 @@ class JournaledCache {
  private:
   struct Request;
   JournaledCache(array::RaidArray& array, std::unique_ptr<io::Device> journal, const format::JournalSuperblock& sb,
-                 const Options& options, uint64_t head_position, uint64_t head_sequence, size_t pool_pages);
+                 const Options& options, uint64_t head_position, uint64_t head_sequence,
+                 std::unique_ptr<cache::PagePool> pool);
 
   Status commit(Request& r);
   Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
@@ -134,7 +135,7 @@ class JournaledCache {
   // journal_mu_ is held across journal writes and syncs.
   mutable std::mutex mu_;
   // Guarded by mu_:
-  cache::PagePool pool_;
+  std::unique_ptr<cache::PagePool> pool_;
   cache::StripeCache cache_;
   uint64_t reserved_ = 0;          // journal blocks all stripes hold back
   std::deque<Request*> queue_;     // group commit queue; front leads

@@ -19,32 +19,6 @@ using geometry::kPageSize;
 
 namespace {
 
-struct Load {
-  journal::LoggedPage page;
-  std::byte* dest;
-};
-
-// Reads logged pages in position order, contiguous runs in one read, and
-// checks each against the checksum its record gave.
-Status read_logged(io::Device& dev, uint64_t seed, std::vector<Load>& loads) {
-  constexpr size_t kRun = 1024;  // 4 MiB reads
-  std::sort(loads.begin(), loads.end(), [](const Load& a, const Load& b) { return a.page.position < b.page.position; });
-  AlignedBuffer buf(kRun * kJournalBlock);
-  for (size_t i = 0; i < loads.size();) {
-    size_t n = 1;
-    while (i + n < loads.size() && n < kRun && loads[i + n].page.position == loads[i].page.position + n) ++n;
-    R5_TRY(dev.read(loads[i].page.position * kJournalBlock, {buf.data(), n * kJournalBlock}));
-    for (size_t j = 0; j < n; ++j) {
-      std::span<const std::byte, kJournalBlock> page(buf.data() + j * kJournalBlock, kJournalBlock);
-      if (format::payload_checksum(page, seed) != loads[i + j].page.checksum)
-        return corruption(fmt::format("{}: block {} changed since the scan validated it", dev.name(), loads[i + j].page.position));
-      std::memcpy(loads[i + j].dest, page.data(), kJournalBlock);
-    }
-    i += n;
-  }
-  return {};
-}
-
 Status check_journal_matches(const io::Device& dev, const format::JournalSuperblock& sb, const format::MemberSuperblock& msb) {
   if (sb.array_uuid != msb.array_uuid)
     return invalid(fmt::format("{}: this journal belongs to another array (array UUID {}, the members say {})", dev.name(),
@@ -88,7 +62,17 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
                                journal->name(), sb.block_count * kJournalBlock >> 20, g.chunk_size / 1024, g.members,
                                (min_blocks + 1) * kJournalBlock / (1 << 20) + 1));
 
-  R5_ASSIGN_OR_RETURN(journal::ScanResult scan, journal::scan(*journal, sb));
+  // One pass over the log: each record is applied to the replay index as the
+  // scan validates it; kept pages live in the pool, which may map up to the
+  // whole journal during replay (address space only) but keeps its budget.
+  auto pool = std::make_unique<cache::PagePool>(sb.ring_blocks(), options.memory / kPageSize);
+  cache::PagePool* kept = pool.get();
+  journal::ReplayIndexBuilder builder(g, {[kept] { return kept->get(); }, [kept](std::byte* p) { kept->put(p); }});
+  journal::ScanOptions scan_options;
+  scan_options.on_record = [&](const journal::Record& rec, const std::function<const std::byte*(size_t)>& payload) {
+    return builder.add(rec, payload);
+  };
+  R5_ASSIGN_OR_RETURN(journal::ScanResult scan, journal::scan(*journal, sb, scan_options));
   const auto scanned = std::chrono::steady_clock::now();
   if (scan.corrupt) {
     if (!options.force)
@@ -97,24 +81,21 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
                                     journal->name(), scan.corruption));
     log::warn("{}: {}; replaying up to the damage (forced), later records are discarded", journal->name(), scan.corruption);
   }
-  R5_ASSIGN_OR_RETURN(journal::ReplayIndex index, journal::build_replay_index(scan, g, sb.ring_blocks()));
-
+  journal::ReplayIndex& index = builder.index();
   const size_t dirty = index.dirty_pages();
-  const size_t pool_pages = std::max<size_t>(options.memory / kPageSize, dirty + 1024);
   std::unique_ptr<JournaledCache> c(
-      new JournaledCache(array, std::move(journal), sb, options, scan.head_position, scan.head_sequence, pool_pages));
+      new JournaledCache(array, std::move(journal), sb, options, scan.head_position, scan.head_sequence, std::move(pool)));
   for (const journal::Record& rec : scan.records) c->records_.emplace_back(rec.meta.sequence, rec.meta.position);
 
   // Write-hole repair: rows whose parity was logged get their logged data
   // and parity written again (idempotent), then the members are synced.
   std::vector<array::RowWrite> repairs;
-  std::vector<Load> loads;
   size_t arena = 0;
   for (const auto& [row, r] : index.rows)
     if (r.parity_logged) arena += size_t(roles) * r.parity_pages * kPageSize;
   AlignedBuffer repair_buf(arena);
   std::byte* next = repair_buf.data();
-  for (const auto& [row, r] : index.rows) {
+  for (auto& [row, r] : index.rows) {
     if (!r.parity_logged) continue;
     array::RowWrite& w = repairs.emplace_back();
     w.row = row;
@@ -122,24 +103,25 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
     for (uint32_t role = 0; role < roles; ++role, next += size_t(r.parity_pages) * kPageSize) w.block[role] = next;
     for (const auto& [slot, page] : r.pages) {
       const uint32_t k = slot / cp, col = slot % cp;
-      loads.push_back({page, w.block[k] + size_t(col - r.parity_lo) * kPageSize});
+      std::memcpy(w.block[k] + size_t(col - r.parity_lo) * kPageSize, page, kPageSize);
       w.extents.push_back({k, col * uint32_t(kPageSize), (col + 1) * uint32_t(kPageSize)});
+      c->pool_->put(page);
     }
-    for (size_t i = 0; i < r.parity.size(); ++i)
-      loads.push_back({r.parity[i], w.block[d + i / r.parity_pages] + (i % r.parity_pages) * kPageSize});
+    for (size_t i = 0; i < r.parity.size(); ++i) {
+      std::memcpy(w.block[d + i / r.parity_pages] + (i % r.parity_pages) * kPageSize, r.parity[i], kPageSize);
+      c->pool_->put(r.parity[i]);
+    }
     for (uint32_t role = d; role < roles; ++role)
       w.extents.push_back({role, w.lo, w.lo + r.parity_pages * uint32_t(kPageSize)});
   }
 
-  // Dirty rows go back into the pool as they were.
+  // Dirty rows go back into the cache as they were, in the pages replay kept.
   const cache::Clock::time_point now = cache::Clock::now();
   for (const auto& [row, r] : index.rows) {
     if (r.parity_logged || r.pages.empty()) continue;
     cache::Stripe& s = c->cache_.get_or_create(row, now);
     for (const auto& [slot, page] : r.pages) {
-      std::byte* mem = c->pool_.get();
-      s.pages[slot] = mem;
-      loads.push_back({page, mem});
+      s.pages[slot] = page;
       s.lo = std::min(s.lo, slot % cp);
       s.hi = std::max(s.hi, slot % cp + 1);
       ++s.present;
@@ -148,31 +130,29 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
     s.reserved = c->cache_.reserve_bytes(s.lo, s.hi);
     c->reserved_ += s.reserved;
   }
-  const uint64_t seed = sb.seed();
   const auto indexed = std::chrono::steady_clock::now();
-  R5_TRY(read_logged(*c->journal_dev_, seed, loads));
-  const auto loaded = std::chrono::steady_clock::now();
   if (!repairs.empty()) {
     R5_TRY(array.write_rows(repairs));
     R5_TRY(array.sync());
   }
+  const auto repaired = std::chrono::steady_clock::now();
   const uint64_t tail = c->cache_.oldest_log_start(scan.head_sequence);
   R5_TRY(c->advance_tail(tail, 0));  // in use: not clean until closed empty
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   CacheCounters& k = c->counters_;
   k.replay_records = scan.records.size();
-  k.replay_blocks_read = scan.blocks_read + loads.size();
+  k.replay_blocks_read = scan.blocks_read;
   k.replay_repaired_rows = repairs.size();
   k.replay_dirty_pages = dirty;
   k.replay_seconds = seconds;
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   if (!scan.records.empty())
-    log::info("journal replay: {} records ({} MiB read) in {:.3f} s ({:.0f} MiB/s; scan {:.3f} s, index {:.3f} s, "
-              "page loads {:.3f} s); {} stripes repaired on the members, {} MiB of dirty data back in the cache",
+    log::info("journal replay: {} records ({} MiB read) in {:.3f} s ({:.0f} MiB/s; scan {:.3f} s, rebuild {:.3f} s, "
+              "repair {:.3f} s); {} stripes repaired on the members, {} MiB of dirty data back in the cache",
               scan.records.size(), k.replay_blocks_read * kJournalBlock >> 20, seconds,
               double(k.replay_blocks_read * kJournalBlock) / (1 << 20) / std::max(seconds, 1e-9), secs(started, scanned),
-              secs(scanned, indexed), secs(indexed, loaded), repairs.size(), dirty * kPageSize >> 20);
+              secs(scanned, indexed), secs(indexed, repaired), repairs.size(), dirty * kPageSize >> 20);
   return c;
 }
 

@@ -1,6 +1,7 @@
 #include "journal/reader.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "array/aligned_buffer.h"
 #include "journal/ring.h"
@@ -21,17 +22,31 @@ class BlockWindow {
         buffer_(capacity_ * kJournalBlock) {}
 
   Result<std::span<const std::byte, kJournalBlock>> get(uint64_t pos) {
-    if (pos < first_ || pos >= first_ + count_) {
-      first_ = pos;
-      count_ = std::min(capacity_, ring_.end() - pos);  // a window never wraps
-      R5_TRY(device_.read(pos * kJournalBlock, {buffer_.data(), count_ * kJournalBlock}));
-      blocks_read_ += count_;
-    }
+    if (pos < first_ || pos >= first_ + count_) R5_TRY(load(pos));
     return std::span<const std::byte, kJournalBlock>(buffer_.data() + (pos - first_) * kJournalBlock, kJournalBlock);
+  }
+  // Makes [pos, pos + blocks) one piece of the window unless it wraps, so a
+  // whole record stays in memory while it is checked and handed on.
+  Status hold(uint64_t pos, uint64_t blocks) {
+    if (pos + blocks <= ring_.end() && blocks <= capacity_ && pos + blocks > first_ + count_) return load(pos);
+    return {};
   }
   uint64_t blocks_read() const { return blocks_read_; }
 
  private:
+  // Blocks already in the window from `pos` on are moved, not read again.
+  Status load(uint64_t pos) {
+    const uint64_t keep = pos >= first_ && pos < first_ + count_ ? first_ + count_ - pos : 0;
+    if (keep) std::memmove(buffer_.data(), buffer_.data() + (pos - first_) * kJournalBlock, keep * kJournalBlock);
+    first_ = pos;
+    count_ = std::min(capacity_, ring_.end() - pos);  // a window never wraps
+    if (count_ > keep)
+      R5_TRY(device_.read((pos + keep) * kJournalBlock,
+                          {buffer_.data() + keep * kJournalBlock, (count_ - keep) * kJournalBlock}));
+    blocks_read_ += count_ - keep;
+    return {};
+  }
+
   io::Device& device_;
   const Ring& ring_;
   uint64_t capacity_;
@@ -79,6 +94,7 @@ Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb,
       result.end_reason = fmt::format("block {}: record of {} blocks overruns the ring", pos, blocks);
       break;
     }
+    R5_TRY(window.hold(pos, blocks));
     if (options.verify_payload) {
       uint64_t page = ring.advance(pos, 1);
       for (const format::Entry& e : meta->entries) {
@@ -94,6 +110,14 @@ Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb,
       if (!result.end_reason.empty()) break;
     }
     result.records.push_back({std::move(*meta), ring.advance(pos, 1)});
+    if (options.on_record) {
+      const uint64_t first_page = ring.advance(pos, 1);
+      auto payload = [&](size_t i) -> const std::byte* {
+        auto page = window.get(ring.advance(first_page, i));
+        return page.ok() ? page->data() : nullptr;
+      };
+      R5_TRY(options.on_record(result.records.back(), payload));
+    }
     pos = ring.advance(pos, blocks);
     used += blocks;
     ++sequence;

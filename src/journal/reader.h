@@ -7,6 +7,7 @@
 // sequentially in large windows.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ struct ScanResult {
 struct ScanOptions {
   bool verify_payload = true;          // check every payload page's checksum
   uint64_t window_bytes = 4ull << 20;  // sequential read size
+  // Called for each record that continues the log, with its payload pages
+  // (payload(i), nullptr on a read error), so a replay reads the log once.
+  // An error stops the scan and is returned.
+  std::function<Status(const Record&, const std::function<const std::byte*(size_t)>& payload)> on_record;
 };
 
 // Device errors are returned; damage in the log is described in the result.

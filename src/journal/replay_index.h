@@ -2,7 +2,9 @@
 // of each data page since the row was last written out, and whether a
 // complete parity record follows those pages (the flusher logged parity and
 // may have been writing the members when it stopped: the write-hole repair
-// writes the logged data and parity again). Pure: no I/O.
+// writes the logged data and parity again). Built one record at a time while
+// the scan streams the log, so the log is read once; the pages it keeps are
+// copies in memory the caller provides (the stripe pool).
 //
 // Per row, in log order: data pages accumulate; a parity record over pages
 // present marks the row "parity logged"; a stripe-done record forgets the
@@ -13,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -21,17 +24,12 @@
 
 namespace r5::journal {
 
-struct LoggedPage {
-  uint64_t position = 0;  // ring block
-  uint64_t checksum = 0;
-};
-
 struct RowReplay {
-  std::map<uint32_t, LoggedPage> pages;  // by slot: data index * chunk pages + column
+  std::map<uint32_t, std::byte*> pages;  // by slot (data index * chunk pages + column): a kept copy
   uint64_t first_sequence = 0;           // oldest record holding one of them
   bool parity_logged = false;
   uint32_t parity_lo = 0, parity_pages = 0;  // window of the parity record, in pages
-  std::vector<LoggedPage> parity;            // P pages, then Q pages
+  std::vector<std::byte*> parity;            // P pages, then Q pages
 };
 
 struct ReplayIndex {
@@ -40,8 +38,27 @@ struct ReplayIndex {
   size_t dirty_pages() const;  // pages of rows that go back into the cache
 };
 
-// kCorruption when a record does not fit the geometry (an entry beyond the
-// array, a parity record of the wrong shape).
-Result<ReplayIndex> build_replay_index(const ScanResult& scan, const geometry::Geometry& g, uint64_t ring_blocks);
+class ReplayIndexBuilder {
+ public:
+  struct PageStore {
+    std::function<std::byte*()> get;  // memory for one kept page; nullptr when exhausted
+    std::function<void(std::byte*)> put;
+  };
+  ReplayIndexBuilder(const geometry::Geometry& g, PageStore store);
+
+  // Applies one validated record; payload(i) is its i-th payload page.
+  // kCorruption when it does not fit the geometry (an entry beyond the
+  // array, a parity record of the wrong shape).
+  Status add(const Record& rec, const std::function<const std::byte*(size_t)>& payload);
+  ReplayIndex& index() { return index_; }
+
+ private:
+  std::byte* keep(const std::byte* page);
+  void forget(RowReplay& r);
+
+  geometry::Geometry g_;
+  PageStore store_;
+  ReplayIndex index_;
+};
 
 }  // namespace r5::journal
