@@ -49,6 +49,7 @@ MetaBlock sample_meta() {
   MetaBlock m;
   m.sequence = 42;
   m.position = 9;
+  m.synced_sequence = 40;
   m.entries.push_back(DataEntry{8192, {11, 12, 13}});
   m.entries.push_back(ParityEntry{5, 4096, 2, {21, 22, 23, 24}});
   m.entries.push_back(StripeDoneEntry{{1, 2, 3}});
@@ -213,7 +214,9 @@ TEST_CASE("metadata blocks: wrong seed, flipped bytes and out-of-spec fields are
   CHECK(edit([](std::byte* p) { put_le16(p + meta::kEntryCount, 5); }).find("past the used bytes") != std::string::npos);
   CHECK(edit([](std::byte* p) { put_le16(p + meta::kEntryCount, 3); }).find("entries end at") != std::string::npos);
   CHECK(edit([](std::byte* p) { put_le32(p + meta::kUsedBytes, 4097); }).find("used bytes") != std::string::npos);
-  CHECK(edit([](std::byte* p) { put_le32(p + meta::kUsedBytes, 39); }).find("used bytes") != std::string::npos);
+  CHECK(edit([](std::byte* p) { put_le32(p + meta::kUsedBytes, 47); }).find("used bytes") != std::string::npos);
+  CHECK(edit([](std::byte* p) { put_le64(p + meta::kSyncedSequence, 43); }).find("synced sequence 43 is after") !=
+        std::string::npos);
   CHECK(edit([](std::byte* p) { p[4000] = std::byte{1}; }).find("after the entries") != std::string::npos);
   CHECK(edit([](std::byte* p) { put_le32(p + meta::kPayloadBlocks, 9); }).find("payload count") != std::string::npos);
   CHECK(edit([&](std::byte* p) { put_le16(p + e0, 9); }).find("unknown type 9") != std::string::npos);

@@ -169,20 +169,30 @@ TEST_CASE("a torn last record ends the log; it is not corruption") {
   }
 }
 
-TEST_CASE("damage in the middle of the log is reported as corruption") {
-  Journal j(2048);
-  std::mt19937_64 rng(4);
-  std::deque<Logged> logged;
-  for (int i = 0; i < 8; ++i) {
-    logged.push_back(make_record(rng, j.sb.seed(), 6));
-    REQUIRE(append(j.writer, logged.back()).ok());
+TEST_CASE("damage to a record that had been durable is corruption; a hole in the unsynced end is not") {
+  for (bool synced : {true, false}) {
+    CAPTURE(synced);
+    Journal j(2048);
+    std::mt19937_64 rng(4);
+    std::deque<Logged> logged;
+    for (int i = 0; i < 8; ++i) {
+      logged.push_back(make_record(rng, j.sb.seed(), 6));
+      // As the journaled cache does: each record says which were durable
+      // when it was written (here: all before it, or none).
+      logged.back().meta.synced_sequence = synced ? j.writer.head_sequence() : 0;
+      REQUIRE(append(j.writer, logged.back()).ok());
+    }
+    SUBCASE("metadata block") { j.flip(logged[3].meta.position, 50); }
+    SUBCASE("payload page") { j.flip(logged[3].meta.position + 1, 50); }
+    auto scan = j.scan();
+    CHECK(scan.records.size() == 3);
+    CHECK(scan.corrupt == synced);
+    if (synced)
+      CHECK(scan.corruption.find("holds a valid record of sequence 5 written after sequence 4 was durable") !=
+            std::string::npos);
+    else
+      CHECK(scan.end_reason.find("unsynced record of sequence 5") != std::string::npos);
   }
-  SUBCASE("metadata block") { j.flip(logged[3].meta.position, 50); }
-  SUBCASE("payload page") { j.flip(logged[3].meta.position + 1, 50); }
-  auto scan = j.scan();
-  CHECK(scan.records.size() == 3);
-  CHECK(scan.corrupt);
-  CHECK(scan.corruption.find("holds a valid record of sequence 5") != std::string::npos);
 }
 
 TEST_CASE("a misplaced copy of a valid block and a log of another journal do not validate") {

@@ -397,6 +397,7 @@ Status JournaledCache::append_batch(std::vector<Request*>& batch) {
 
 Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload) {
   const uint64_t position = writer_.head_position();
+  meta.synced_sequence = synced_sequence_.load(std::memory_order_acquire);
   R5_TRY(writer_.append(meta, payload));
   records_.emplace_back(meta.sequence, position);
   written_.fetch_add(1, std::memory_order_release);
@@ -412,9 +413,11 @@ Status JournaledCache::sync_journal() {
   std::lock_guard sl(sync_mu_);
   if (synced_.load(std::memory_order_acquire) >= target) return {};  // a sync that started after our writes covered them
   const uint64_t covered = written_.load(std::memory_order_acquire);
+  const uint64_t covered_sequence = next_sequence_.load(std::memory_order_acquire);
   counters_.journal_syncs.fetch_add(1, std::memory_order_relaxed);
   R5_TRY(journal_dev_->sync());
   synced_.store(covered, std::memory_order_release);
+  synced_sequence_.store(std::max(synced_sequence_.load(), covered_sequence), std::memory_order_release);
   return {};
 }
 

@@ -153,6 +153,7 @@ class JournaledCache {
   std::deque<std::pair<uint64_t, uint64_t>> records_;  // (sequence, position) of each record since the tail
   // Journal writes issued / known durable (counts; synced_ <= written_).
   std::atomic<uint64_t> written_{0}, synced_{0};
+  std::atomic<uint64_t> synced_sequence_{0};  // records below it are durable (sync_mu_ orders updates)
   std::mutex sync_mu_;  // one fdatasync at a time; taken without the others
   // Copies of writer_ state readable under mu_ alone.
   std::atomic<uint64_t> journal_free_{0}, next_sequence_{0};

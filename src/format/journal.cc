@@ -132,6 +132,7 @@ Status encode(const MetaBlock& block, uint64_t seed, std::span<std::byte, kJourn
   put_le16(p + meta::kEntryCount, uint16_t(block.entries.size()));
   put_le64(p + meta::kSequence, block.sequence);
   put_le64(p + meta::kPosition, block.position);
+  put_le64(p + meta::kSyncedSequence, block.synced_sequence);
   put_le32(p + meta::kPayloadBlocks, block.payload_blocks());
   put_le32(p + meta::kUsedBytes, uint32_t(used));
   std::byte* e = p + meta::kEntries;
@@ -180,6 +181,10 @@ Result<MetaBlock> decode_meta_block(std::span<const std::byte, kJournalBlock> in
   MetaBlock block;
   block.sequence = get_le64(p + meta::kSequence);
   block.position = get_le64(p + meta::kPosition);
+  block.synced_sequence = get_le64(p + meta::kSyncedSequence);
+  if (block.synced_sequence > block.sequence)
+    return corruption(fmt::format("metadata block: synced sequence {} is after its own sequence {}", block.synced_sequence,
+                                  block.sequence));
   const uint16_t count = get_le16(p + meta::kEntryCount);
   const std::byte* e = p + meta::kEntries;
   const std::byte* end = p + used;

@@ -95,7 +95,8 @@ inline constexpr size_t kSequence = 16;      // u64
 inline constexpr size_t kPosition = 24;      // u64, this block's own block number
 inline constexpr size_t kPayloadBlocks = 32; // u32, payload blocks following this block
 inline constexpr size_t kUsedBytes = 36;     // u32, header + entries; the rest is zero
-inline constexpr size_t kEntries = 40;       // entries, each 8-byte aligned
+inline constexpr size_t kSyncedSequence = 40; // u64, every record of a lower sequence was durable when this was written
+inline constexpr size_t kEntries = 48;       // entries, each 8-byte aligned
 }  // namespace meta
 
 // Entry layouts (offsets from the entry start):
@@ -129,6 +130,11 @@ using Entry = std::variant<DataEntry, ParityEntry, StripeDoneEntry>;
 struct MetaBlock {
   uint64_t sequence = 0;
   uint64_t position = 0;
+  // Records below this sequence had been made durable (fdatasync) before
+  // this block was written. Recovery uses it to tell a torn, never-synced
+  // end of the log (unsynced records may reach the disk in any order) from
+  // damage to records that had been durable.
+  uint64_t synced_sequence = 0;
   std::vector<Entry> entries;
 
   uint32_t payload_blocks() const;

@@ -132,12 +132,21 @@ Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb,
     const uint64_t at = ring.advance(pos, k);
     R5_ASSIGN_OR_RETURN(auto block, window.get(at));
     auto meta = format::decode_meta_block(block, seed);
-    if (meta.ok() && meta->position == at && meta->sequence > sequence) {
+    if (!meta.ok() || meta->position != at || meta->sequence <= sequence) continue;
+    // Records past a never-synced one may reach the disk before it: a crash
+    // then leaves them behind a hole, and they are discarded like the torn
+    // end. Only a record written after the missing one was durable proves
+    // damage to the log.
+    if (meta->synced_sequence > sequence) {
       result.corrupt = true;
-      result.corruption = fmt::format("the log ends at block {} ({}), but block {} holds a valid record of sequence {}",
-                                      pos, result.end_reason, at, meta->sequence);
+      result.corruption = fmt::format(
+          "the log ends at block {} ({}), but block {} holds a valid record of sequence {} written after sequence {} "
+          "was durable",
+          pos, result.end_reason, at, meta->sequence, sequence);
       break;
     }
+    result.end_reason += fmt::format("; the unsynced record of sequence {} at block {} after it is discarded",
+                                     meta->sequence, at);
   }
   result.blocks_read = window.blocks_read();
   return result;
