@@ -68,8 +68,8 @@ struct Journal {
   journal::Writer writer;
 
   explicit Journal(uint64_t blocks, uint8_t journal_id = 1)
-      : device("journal", blocks * kJournalBlock), sb(make_superblock(blocks, journal_id)), writer(device, sb, 1, 1) {
-    REQUIRE(writer.write_superblock(1, 1, 0).ok());
+      : device("journal", blocks * kJournalBlock), sb(make_superblock(blocks, journal_id)), writer(device, sb, 2, 1) {
+    REQUIRE(writer.write_superblock(2, 1, 0).ok());
   }
   journal::ScanResult scan() {
     auto sb_now = journal::read_superblock(device);
@@ -119,7 +119,7 @@ TEST_CASE("records round-trip through the writer and the scan") {
 }
 
 TEST_CASE("the ring wraps several times as the tail advances; old laps end the scan quietly") {
-  Journal j(format::kMinJournalBlocks);
+  Journal j(format::kMinJournalBlocks + 1);  // a 255-block ring
   std::mt19937_64 rng(2);
   std::deque<Logged> live;
   uint64_t appended_blocks = 0;
@@ -216,8 +216,8 @@ TEST_CASE("a misplaced copy of a valid block and a log of another journal do not
 
   // Reformatted with a new journal UUID: the old records are noise.
   format::JournalSuperblock fresh = make_superblock(1024, /*journal_id=*/2);
-  journal::Writer w2(j.device, fresh, 1, 1);
-  REQUIRE(w2.write_superblock(1, 1, 0).ok());
+  journal::Writer w2(j.device, fresh, 2, 1);
+  REQUIRE(w2.write_superblock(2, 1, 0).ok());
   scan = j.scan();
   CHECK(scan.records.empty());
   CHECK(!scan.corrupt);
@@ -225,7 +225,7 @@ TEST_CASE("a misplaced copy of a valid block and a log of another journal do not
 }
 
 TEST_CASE("a full journal refuses the append with kBusy and writes nothing") {
-  Journal j(format::kMinJournalBlocks);
+  Journal j(format::kMinJournalBlocks + 1);  // a 255-block ring
   std::mt19937_64 rng(6);
   Status st;
   int appended = 0;
@@ -246,8 +246,8 @@ TEST_CASE("a full journal refuses the append with kBusy and writes nothing") {
 
 TEST_CASE("the journal superblock must fit the device") {
   io::MemoryDevice small("small", 300 * kJournalBlock);
-  journal::Writer w(small, make_superblock(400), 1, 1);
-  REQUIRE(w.write_superblock(1, 1, 0).ok());
+  journal::Writer w(small, make_superblock(400), 2, 1);
+  REQUIRE(w.write_superblock(2, 1, 0).ok());
   auto sb = journal::read_superblock(small);
   REQUIRE(!sb.ok());
   CHECK(sb.error().message.find("says 400 blocks, the device holds 300") != std::string::npos);
@@ -257,7 +257,7 @@ TEST_CASE("a record left from an earlier lap at the head ends the log quietly") 
   // 5-block records in a 255-block ring: every lap puts a record boundary at
   // the same blocks, so the block after the head is an old, valid record
   // with the right position and an older sequence.
-  Journal j(format::kMinJournalBlocks);
+  Journal j(format::kMinJournalBlocks + 1);  // a 255-block ring
   std::mt19937_64 rng(7);
   std::deque<Logged> live;
   auto fixed_record = [&] {

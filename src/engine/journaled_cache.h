@@ -58,6 +58,9 @@ class JournaledCache {
     uint64_t memory = 256ull << 20;
     std::chrono::milliseconds max_age{10'000};
     bool force = false;  // accept a log damaged in the middle (what follows the damage is lost)
+    // Tests only: replay without the write-hole repair, so the crash suite
+    // can show that its checker catches a broken recovery.
+    bool test_skip_repair = false;
   };
 
   // Checks that the journal belongs to the array, replays its log (write-hole

@@ -49,6 +49,7 @@ void encode(const JournalSuperblock& s, std::span<std::byte, kJournalBlock> out)
   put_le64(p + jsb::kTailSequence, s.tail_sequence);
   put_le32(p + jsb::kFlags, s.flags);
   put_le64(p + jsb::kUpdateTime, s.update_time);
+  put_le64(p + jsb::kGeneration, s.generation);
   put_le64(p + jsb::kChecksum, checksum({p, jsb::kChecksum}, kJournalChecksumSeed));
 }
 
@@ -80,6 +81,7 @@ Result<JournalSuperblock> decode_journal_superblock(std::span<const std::byte, k
   s.block_count = get_le64(p + jsb::kBlockCount);
   s.tail_position = get_le64(p + jsb::kTailPosition);
   s.tail_sequence = get_le64(p + jsb::kTailSequence);
+  s.generation = get_le64(p + jsb::kGeneration);
   s.flags = get_le32(p + jsb::kFlags);
   s.update_time = get_le64(p + jsb::kUpdateTime);
 

@@ -1,6 +1,6 @@
 // The journal's on-disk format (doc/FORMAT.md, "Journal"). A journal device is
-// an array of 4 KiB blocks: block 0 is the journal superblock, blocks
-// [1, block_count) a ring. The ring holds metadata blocks, each followed by
+// an array of 4 KiB blocks: blocks 0 and 1 hold two copies of the journal
+// superblock (written alternately), blocks [2, block_count) a ring. The ring holds metadata blocks, each followed by
 // the payload blocks its entries describe (in entry order, wrapping at the
 // end of the ring). Everything is little-endian, checksummed with XXH3-64,
 // versioned, with reserved bytes zero. Pure: no I/O.
@@ -48,7 +48,8 @@ inline constexpr size_t kTailSequence = 88;   // u64, its sequence number
 inline constexpr size_t kFlags = 96;          // u32, JournalFlags
 inline constexpr size_t kReserved0 = 100;     // u32 zero
 inline constexpr size_t kUpdateTime = 104;    // u64, unix seconds
-inline constexpr size_t kReserved = 112;      // zero up to kChecksum
+inline constexpr size_t kGeneration = 112;    // u64, +1 per superblock write; copy generation % 2 holds it
+inline constexpr size_t kReserved = 120;      // zero up to kChecksum
 inline constexpr size_t kChecksum = 4088;     // u64, XXH3 over [0, kChecksum), kJournalChecksumSeed
 }  // namespace jsb
 static_assert(jsb::kChecksum + 8 == kJournalBlock);
@@ -70,9 +71,13 @@ struct JournalSuperblock {
   uint64_t tail_sequence = 1;
   uint32_t flags = 0;
   uint64_t update_time = 0;
+  uint64_t generation = 0;
 
-  uint64_t ring_start() const { return 1; }
-  uint64_t ring_blocks() const { return block_count - 1; }
+  // Blocks 0 and 1 hold two copies of the superblock, written alternately,
+  // so a torn superblock write leaves the previous one readable.
+  static constexpr uint64_t kCopies = 2;
+  uint64_t ring_start() const { return kCopies; }
+  uint64_t ring_blocks() const { return block_count - kCopies; }
   // Seed of every metadata and payload checksum of this journal.
   uint64_t seed() const;
   bool operator==(const JournalSuperblock&) const = default;

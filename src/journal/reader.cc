@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "array/aligned_buffer.h"
 #include "journal/ring.h"
@@ -67,14 +68,26 @@ std::string check_meta(const Result<format::MetaBlock>& meta, uint64_t pos, uint
 }  // namespace
 
 Result<format::JournalSuperblock> read_superblock(io::Device& device) {
-  AlignedBuffer block(kJournalBlock);
-  R5_TRY(device.read(0, {block.data(), kJournalBlock}));
-  auto sb = format::decode_journal_superblock(std::span<const std::byte, kJournalBlock>(block.data(), kJournalBlock));
-  if (!sb.ok()) return sb.error().with_context(device.name());
-  if (sb->block_count * kJournalBlock > device.size())
+  constexpr uint64_t kCopies = format::JournalSuperblock::kCopies;
+  AlignedBuffer blocks(kCopies * kJournalBlock);
+  R5_TRY(device.read(0, {blocks.data(), kCopies * kJournalBlock}));
+  // The valid copy of the highest generation; the other may be torn or older.
+  std::optional<format::JournalSuperblock> best;
+  std::optional<Error> first_error;
+  for (uint64_t copy = 0; copy < kCopies; ++copy) {
+    auto sb = format::decode_journal_superblock(
+        std::span<const std::byte, kJournalBlock>(blocks.data() + copy * kJournalBlock, kJournalBlock));
+    if (!sb.ok()) {
+      if (!first_error || first_error->kind == ErrorKind::kNotFound) first_error = sb.error();
+      continue;
+    }
+    if (!best || sb->generation > best->generation) best = *sb;
+  }
+  if (!best) return first_error->with_context(device.name());
+  if (best->block_count * kJournalBlock > device.size())
     return corruption(fmt::format("{}: journal superblock says {} blocks, the device holds {}", device.name(),
-                                  sb->block_count, device.size() / kJournalBlock));
-  return sb;
+                                  best->block_count, device.size() / kJournalBlock));
+  return *best;
 }
 
 Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb, const ScanOptions& options) {

@@ -1,5 +1,6 @@
 // Block arithmetic of the journal ring: positions are block numbers in
-// [1, block_count), wrapping from the last block to the first.
+// [2, block_count), wrapping from the last block to the first (blocks 0 and 1
+// are the superblock copies).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,7 @@ class Ring {
   uint64_t distance(uint64_t from, uint64_t to) const { return (to + size() - from) % size(); }
 
  private:
-  static constexpr uint64_t kStart = 1;
+  static constexpr uint64_t kStart = 2;
   uint64_t end_;
 };
 

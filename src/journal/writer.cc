@@ -22,11 +22,12 @@ Result<format::JournalSuperblock> format_journal(io::Device& device, const forma
   sb.member_count = array.member_count;
   sb.data_size = array.data_size;
   sb.block_count = blocks;
-  sb.tail_position = 1;
+  sb.tail_position = sb.ring_start();
   sb.tail_sequence = 1;
   // Old records on the device cannot validate: the new journal UUID is in the seed.
-  Writer writer(device, sb, 1, 1);
-  R5_TRY(writer.write_superblock(1, 1, format::kJournalClean));
+  Writer writer(device, sb, sb.ring_start(), 1);
+  for (uint64_t copy = 0; copy < format::JournalSuperblock::kCopies; ++copy)
+    R5_TRY(writer.write_superblock(sb.ring_start(), 1, format::kJournalClean));
   return writer.superblock();
 }
 
@@ -71,15 +72,18 @@ Status Writer::write_superblock_block(uint64_t tail_position, uint64_t tail_sequ
   next.tail_sequence = tail_sequence;
   next.flags = flags;
   next.update_time = uint64_t(std::time(nullptr));
+  next.generation = sb_.generation + 1;
   AlignedBuffer block(kJournalBlock);
   format::encode(next, std::span<std::byte, kJournalBlock>(block.data(), kJournalBlock));
-  return device_.write(0, {block.data(), kJournalBlock});
+  // The other copy keeps the previous superblock should this write tear.
+  return device_.write(next.generation % format::JournalSuperblock::kCopies * kJournalBlock, {block.data(), kJournalBlock});
 }
 
 void Writer::set_tail(uint64_t tail_position, uint64_t tail_sequence, uint32_t flags) {
   sb_.tail_position = tail_position;
   sb_.tail_sequence = tail_sequence;
   sb_.flags = flags;
+  ++sb_.generation;
 }
 
 }  // namespace r5::journal
