@@ -198,7 +198,7 @@ TEST_CASE("the demo configs are valid") {
     CHECK(c.journal.path.filename() == "journal.img");
     for (int i = 0; i < 5; i++) CHECK(c.array.members[i] == folder / ("m" + std::to_string(i) + ".img"));
     CHECK(c.journal.size == 64ull << 20);
-    CHECK(c.journal.mode == JournalMode::kNone);
+    CHECK(c.journal.mode == JournalMode::kWriteBack);
     CHECK(c.journal.sync == JournalSync::kFsync);
     CHECK(c.cache.memory == 256ull << 20);
     CHECK(c.cache.max_age == 10s);
@@ -216,7 +216,7 @@ TEST_CASE("the demo configs are valid") {
     CHECK(folder.filename() == "demo6");
     CHECK(c.journal.path.filename() == "journal.img");
     for (int i = 0; i < 6; i++) CHECK(c.array.members[i] == folder / ("m" + std::to_string(i) + ".img"));
-    CHECK(c.journal.mode == JournalMode::kNone);
+    CHECK(c.journal.mode == JournalMode::kWriteBack);
   }
 }
 

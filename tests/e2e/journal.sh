@@ -83,3 +83,19 @@ for level in 5 6; do
   check_parity "$cfg"
   log "RAID$level write-back: kill -9, replay, fsynced data and parity ok"
 done
+
+# A 4 MiB journal under random writes: writers wait for the flusher to free
+# log space, never deadlock. TINY_RUNTIME=60 for the long form.
+cfg=$(JOURNAL_MODE=write-back JOURNAL_SIZE=4MiB write_config tiny 5 5 32MiB)
+create_array "$cfg"
+start_daemon "$cfg"
+runtime=${TINY_RUNTIME:-12}
+timeout $((runtime + 60)) fio --name=tiny --filename="$IMG" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k \
+  --iodepth=16 --time_based --runtime="$runtime" --output="$WS/tiny.fio" >/dev/null 2>&1 \
+  || fail "fio on a 4 MiB journal failed or hung: $(tail -3 "$WS/tiny.fio")"
+stop_daemon
+# The log went round many times: 4 MiB of journal carried at least 40 MiB.
+logged=$(grep -o '[0-9]* MiB logged' "$DAEMON_LOG" | tail -1 | cut -d' ' -f1)
+[[ ${logged:-0} -ge 40 ]] || fail "the 4 MiB journal carried only ${logged:-0} MiB: $(grep 'journal closed' "$DAEMON_LOG")"
+check_parity "$cfg"
+log "4 MiB journal, ${runtime}s of random writes: $(grep -o '[0-9]* writes in [0-9]* commits.*' "$DAEMON_LOG" | tail -1)"

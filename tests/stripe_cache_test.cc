@@ -1,0 +1,130 @@
+// The stripe index and its reclaim policy (DESIGN §6): which stripes the
+// flusher takes, in which order, under memory pressure, journal pressure,
+// age, idleness, drains and write-through waiters.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "cache/stripe_cache.h"
+
+using namespace r5;
+using cache::Clock;
+using cache::Stripe;
+using cache::StripeCache;
+
+namespace {
+
+// RAID5 4+1, 16 KiB chunks: a row is 4 data chunks of 4 pages (16 slots).
+geometry::Geometry geo() {
+  geometry::Geometry g;
+  g.level = 5;
+  g.members = 5;
+  g.chunk_size = 16384;
+  g.rows = 100;
+  return g;
+}
+
+struct Fixture {
+  cache::PagePool pool{4096, 4096};
+  StripeCache cache{geo()};
+  Clock::time_point t0 = Clock::now();
+
+  // A stripe with `pages` dirty pages (16 = full), dirtied and written at t0 + age offsets.
+  Stripe& add(uint64_t row, uint32_t pages, int dirtied_ms, int touched_ms, uint64_t log_start) {
+    Stripe& s = cache.get_or_create(row, t0 + std::chrono::milliseconds(dirtied_ms));
+    for (uint32_t i = 0; i < pages; ++i) {
+      s.pages[i] = pool.get();
+      ++s.present;
+      s.lo = std::min(s.lo, i % 4);
+      s.hi = std::max(s.hi, i % 4 + 1);
+    }
+    s.touched = t0 + std::chrono::milliseconds(touched_ms);
+    s.log_start = log_start;
+    return s;
+  }
+  cache::FlushRequest at(int ms) {
+    cache::FlushRequest r;
+    r.now = t0 + std::chrono::milliseconds(ms);
+    r.max_age = std::chrono::milliseconds(1000);
+    return r;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("nothing is flushed without a reason; full stripes go once older than max_age") {
+  Fixture f;
+  f.add(1, 16, 0, 0, 10);   // full, old
+  f.add(2, 3, 0, 0, 11);    // partial, old
+  f.add(3, 16, 900, 900, 12);  // full, young
+  CHECK(f.cache.select(f.at(500)).empty());
+  CHECK(f.cache.select(f.at(1500)) == std::vector<uint64_t>{1});
+  auto idle = f.at(1500);
+  idle.idle = true;  // no write lately: old partial stripes too
+  auto rows = f.cache.select(idle);
+  std::sort(rows.begin(), rows.end());
+  CHECK(rows == std::vector<uint64_t>{1, 2});
+  CHECK(f.cache.full_count() == 2);
+}
+
+TEST_CASE("memory pressure takes full stripes first, then the least recently written, until the target") {
+  Fixture f;
+  f.add(1, 2, 0, 50, 1);
+  f.add(2, 2, 0, 10, 2);    // least recently written partial
+  f.add(3, 16, 0, 90, 3);   // full
+  f.add(4, 2, 0, 30, 4);
+  auto r = f.at(100);
+  r.memory_pressure = true;
+  r.target_pages = 16 + 2 + 2;
+  CHECK(f.cache.select(r) == std::vector<uint64_t>{3, 2, 4});
+  r.max_stripes = 2;
+  CHECK(f.cache.select(r) == std::vector<uint64_t>{3, 2});
+}
+
+TEST_CASE("journal pressure takes the stripes holding the oldest log records") {
+  Fixture f;
+  f.add(1, 2, 0, 0, 40);
+  f.add(2, 2, 0, 0, 7);
+  f.add(3, 2, 0, 0, 19);
+  f.add(4, 2, 0, 0, 3);
+  auto r = f.at(10);
+  r.journal_pressure = true;
+  r.max_stripes = 4;  // half a batch for the tail
+  CHECK(f.cache.select(r) == std::vector<uint64_t>{4, 2});
+  CHECK(f.cache.oldest_log_start(99) == 3);
+}
+
+TEST_CASE("stripes being flushed or pinned are never chosen; waiters and drains come first") {
+  Fixture f;
+  f.add(1, 16, 0, 0, 1).flushing = true;
+  f.add(2, 16, 0, 0, 2).pins = 1;
+  f.add(3, 1, 5, 5, 3);
+  f.add(4, 1, 5, 5, 4);
+  auto r = f.at(5000);
+  r.idle = true;
+  r.urgent = {4, 1};
+  auto rows = f.cache.select(r);
+  CHECK(rows.front() == 4);
+  CHECK(std::find(rows.begin(), rows.end(), 1) == rows.end());
+  CHECK(std::find(rows.begin(), rows.end(), 2) == rows.end());
+  auto d = f.at(0);
+  d.drain = true;
+  rows = f.cache.select(d);
+  std::sort(rows.begin(), rows.end());
+  CHECK(rows == std::vector<uint64_t>{3, 4});
+}
+
+TEST_CASE("reservations cover a stripe's parity pages and its metadata share; erase returns the pages") {
+  Fixture f;
+  StripeCache& c = f.cache;
+  // One page of parity and a share of two metadata blocks, well under two blocks.
+  CHECK(c.reserve_bytes(0, 1) > 4096);
+  CHECK(c.reserve_bytes(0, 1) < 2 * 4096);
+  CHECK(c.reserve_bytes(0, 4) - c.reserve_bytes(0, 1) >= 3 * 4096);  // a page of P per column of the window
+  const size_t used = f.pool.used_pages();
+  f.add(7, 5, 0, 0, 1);
+  CHECK(f.pool.used_pages() == used + 5);
+  c.erase(7, f.pool);
+  CHECK(f.pool.used_pages() == used);
+  CHECK(c.find(7) == nullptr);
+}
