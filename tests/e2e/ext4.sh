@@ -1,6 +1,6 @@
 #!/bin/bash
 # End-to-end: ext4 on a loop device over the image of a RAID5 4+1 and a RAID6
-# 4+2.
+# 4+2 in journal mode none, and a RAID5 4+1 in write-back (drained at unmount).
 #
 # For each level: create, mount, losetup (RAID5 buffered, RAID6
 # --direct-io=on), mkfs.ext4, mount, copy a tree (~40 MiB of random files in
@@ -48,11 +48,15 @@ losetup_mode() {
 }
 
 run_level() {
-  local level=$1 n=$2 write_mode=$3 read_mode=$4 cfg loop
-  log "==== RAID$level, $n members: write through a $write_mode loop, read through a $read_mode loop"
-  cfg=$(write_config "r$level" "$level" "$n")
+  local level=$1 n=$2 write_mode=$3 read_mode=$4 journal_mode=${5:-none} cfg loop
+  log "==== RAID$level, $n members, journal mode $journal_mode: write through a $write_mode loop, read through a $read_mode loop"
+  cfg=$(JOURNAL_MODE=$journal_mode write_config "r$level-$journal_mode" "$level" "$n")
   create_array "$cfg"
-  start_daemon "$cfg"
+  if [[ $journal_mode == none ]]; then
+    start_daemon "$cfg"
+  else
+    start_daemon "$cfg" -o drain  # the read-only remount below needs an empty journal
+  fi
 
   loop=$(losetup_mode "$write_mode")
   log "mkfs.ext4 on $loop ($write_mode, DIO=$(losetup -n -O DIO -l "$loop" | tr -d ' '))"
@@ -91,3 +95,4 @@ run_level() {
 make_tree
 run_level 5 5 buffered direct
 run_level 6 6 direct buffered
+run_level 5 5 direct buffered write-back
