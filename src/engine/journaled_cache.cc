@@ -196,6 +196,53 @@ Status JournaledCache::commit(Request& r) {
   return st;
 }
 
+// Waits until no stripe of `rows` is being flushed and the batch's records
+// fit beside every stripe's reservation, computed for the column windows the
+// stripes will have after the batch (returned in new_reserve).
+Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows,
+                                     uint64_t record_blocks, std::unordered_map<uint64_t, uint64_t>& new_reserve,
+                                     std::unique_lock<std::mutex>& lock) {
+  const uint64_t row_bytes = g_.row_data_bytes();
+  const uint32_t cp = cache_.chunk_pages();
+  for (;;) {
+    if (failure_) return failure_error();
+    bool flushing = false;
+    for (uint64_t row : rows)
+      if (cache::Stripe* s = cache_.find(row); s && s->flushing) flushing = true;
+    if (flushing) {
+      changed_cv_.wait(lock);
+      continue;
+    }
+    uint64_t delta = 0;
+    new_reserve.clear();
+    for (uint64_t row : rows) {
+      cache::Stripe* s = cache_.find(row);
+      uint32_t lo = s && s->present ? s->lo : cp, hi = s && s->present ? s->hi : 0;
+      for (const Request* q : batch) {
+        const uint64_t a = std::max(q->first_page(), row * row_bytes), b = std::min(q->end_page(), (row + 1) * row_bytes);
+        if (a >= b) continue;
+        // Columns covered within the row: a whole chunk once the range spans chunks.
+        const uint64_t ka = (a - row * row_bytes) / g_.chunk_size, kb = (b - 1 - row * row_bytes) / g_.chunk_size;
+        const uint32_t ca = uint32_t((a % g_.chunk_size) / kPageSize), cb = uint32_t(((b - 1) % g_.chunk_size) / kPageSize) + 1;
+        lo = std::min(lo, ka == kb ? ca : 0u);
+        hi = std::max(hi, ka == kb ? cb : cp);
+      }
+      const uint64_t held = s ? s->reserved : 0;
+      const uint64_t need = std::max(cache_.reserve_bytes(lo, hi), held);
+      new_reserve[row] = need;
+      delta += need - held;
+    }
+    const uint64_t free = journal_free_.load(std::memory_order_acquire);
+    if (free * kJournalBlock >= reserved_ + delta + (record_blocks + cache::StripeCache::kBatchSlackBlocks) * kJournalBlock)
+      return {};
+    counters_.space_waits.fetch_add(1, std::memory_order_relaxed);
+    ++space_waiters_;
+    flusher_cv_.notify_one();
+    changed_cv_.wait(lock);
+    --space_waiters_;
+  }
+}
+
 Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock) {
   bool sync = false;
   size_t pages = 0;
@@ -220,45 +267,8 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
   // Metadata blocks: one per data entry at worst.
   const uint64_t record_blocks = pages + pages / kMaxEntryPages + batch.size();
 
-  // Wait until no touched stripe is being flushed and the records fit beside
-  // every stripe's reservation (computed for the windows after this batch).
   std::unordered_map<uint64_t, uint64_t> new_reserve;  // per touched row: its reservation after the batch
-  for (;;) {
-    if (failure_) return failure_error();
-    bool flushing = false;
-    for (uint64_t row : rows)
-      if (cache::Stripe* s = cache_.find(row); s && s->flushing) flushing = true;
-    if (flushing) {
-      changed_cv_.wait(lock);
-      continue;
-    }
-    uint64_t delta = 0;
-    new_reserve.clear();
-    for (uint64_t row : rows) {
-      cache::Stripe* s = cache_.find(row);
-      uint32_t lo = s && s->present ? s->lo : cp, hi = s && s->present ? s->hi : 0;
-      for (Request* q : batch) {
-        const uint64_t a = std::max(q->first_page(), row * row_bytes), b = std::min(q->end_page(), (row + 1) * row_bytes);
-        if (a >= b) continue;
-        // Columns covered within the row: a whole chunk once the range spans chunks.
-        const uint64_t ka = (a - row * row_bytes) / g_.chunk_size, kb = (b - 1 - row * row_bytes) / g_.chunk_size;
-        const uint32_t ca = uint32_t((a % g_.chunk_size) / kPageSize), cb = uint32_t(((b - 1) % g_.chunk_size) / kPageSize) + 1;
-        lo = std::min(lo, ka == kb ? ca : 0u);
-        hi = std::max(hi, ka == kb ? cb : cp);
-      }
-      const uint64_t need = cache_.reserve_bytes(lo, hi);
-      new_reserve[row] = need;
-      delta += need - (s ? s->reserved : 0);
-    }
-    const uint64_t free = journal_free_.load(std::memory_order_acquire);
-    if (free * kJournalBlock >= reserved_ + delta + (record_blocks + cache::StripeCache::kBatchSlackBlocks) * kJournalBlock)
-      break;
-    counters_.space_waits.fetch_add(1, std::memory_order_relaxed);
-    ++space_waiters_;
-    flusher_cv_.notify_one();
-    changed_cv_.wait(lock);
-    --space_waiters_;
-  }
+  R5_TRY(wait_for_room(batch, rows, record_blocks, new_reserve, lock));
 
   // Pin the stripes: the flusher leaves them alone until the records are in
   // the log, so a parity record never precedes the data it covers.

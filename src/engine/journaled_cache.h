@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <thread>
@@ -98,6 +99,8 @@ class JournaledCache {
 
   Status commit(Request& r);
   Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
+  Status wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, uint64_t record_blocks,
+                       std::unordered_map<uint64_t, uint64_t>& new_reserve, std::unique_lock<std::mutex>& lock);
   Status append_data(std::vector<Request*>& batch, bool sync);
   Status append_batch(std::vector<Request*>& batch);
   Status wait_written_out(const Request& r);
