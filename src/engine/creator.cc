@@ -9,6 +9,7 @@
 #include "array/aligned_buffer.h"
 #include "base/units.h"
 #include "io/device.h"
+#include "engine/journaled_cache.h"
 #include "journal/writer.h"
 
 namespace r5::engine {
@@ -105,9 +106,23 @@ Result<Created> create_array(const config::Config& cfg, const CreateOptions& opt
   std::optional<Plan> journal;
   if (!cfg.journal.path.empty()) {
     R5_ASSIGN_OR_RETURN(journal, plan_device(file, cfg.journal.path, cfg.journal.size, "journal.size", options.force, created.notices));
-    if (journal->size / format::kJournalBlock < format::kMinJournalBlocks)
-      return invalid(fmt::format("{}: {} bytes is too small for a journal: at least {}", cfg.journal.path.string(),
-                                 journal->size, format_size(format::kMinJournalBlocks * format::kJournalBlock)));
+    geometry::Geometry g;
+    g.level = cfg.array.level;
+    g.layout = cfg.array.layout;
+    g.members = uint32_t(cfg.array.members.size());
+    g.chunk_size = cfg.array.chunk_size;
+    uint64_t min_blocks = format::kMinJournalBlocks;
+    if (cfg.journal.mode != config::JournalMode::kNone) {
+      if (Status st = JournaledCache::check_geometry(g); !st.ok())
+        return invalid(fmt::format("{}: journal.mode: {}", cfg.file.string(), st.error().message));
+      min_blocks = JournaledCache::min_journal_blocks(g);
+    }
+    if (journal->size / format::kJournalBlock < min_blocks)
+      return invalid(fmt::format("{}: {} is too small for the journal of this array (chunk {}, {} members, journal mode "
+                                 "{}): at least {}",
+                                 cfg.journal.path.string(), format_size(journal->size), format_size(cfg.array.chunk_size),
+                                 cfg.array.members.size(), config::mode_name(cfg.journal.mode),
+                                 format_size(min_blocks * format::kJournalBlock)));
   }
   uint64_t data_size = UINT64_MAX;
   for (const Plan& p : plans) data_size = std::min(data_size, (p.size - overhead) / chunk * chunk);

@@ -69,6 +69,10 @@ class JournaledCache {
   // starts with start().
   static Result<std::unique_ptr<JournaledCache>> open(array::RaidArray& array, std::unique_ptr<io::Device> journal,
                                                      const Options& options);
+  // Whether the journal modes support this geometry, and the least journal
+  // (in blocks) they accept for it; checked by open() and by r5cfs create.
+  static Status check_geometry(const geometry::Geometry& g);
+  static uint64_t min_journal_blocks(const geometry::Geometry& g);
   ~JournaledCache();
 
   void start();

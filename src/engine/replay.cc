@@ -8,6 +8,7 @@
 
 #include "array/aligned_buffer.h"
 #include "base/log.h"
+#include "base/units.h"
 #include "engine/journaled_cache.h"
 #include "journal/reader.h"
 #include "journal/replay_index.h"
@@ -33,6 +34,28 @@ Status check_journal_matches(const io::Device& dev, const format::JournalSuperbl
 
 }  // namespace
 
+Status JournaledCache::check_geometry(const geometry::Geometry& g) {
+  // A full-window parity entry must leave room in its metadata block (see
+  // StripeCache::reserve_bytes); this version does not split parity entries.
+  constexpr uint64_t kMaxParityEntry = format::kMetaCapacity - 1024;
+  const uint64_t pc = g.parity_count(), cp = g.chunk_size / kPageSize;
+  if (24 + 8 * pc * cp <= kMaxParityEntry) return {};
+  uint64_t max_chunk_pages = 1;
+  while (24 + 8 * pc * max_chunk_pages * 2 <= kMaxParityEntry) max_chunk_pages *= 2;
+  return invalid(fmt::format("the journal modes support chunks of up to {} KiB with RAID{} in this version (chunk size "
+                             "{} KiB); use journal.mode = \"none\" or a smaller chunk",
+                             max_chunk_pages * 4, g.level, g.chunk_size / 1024));
+}
+
+uint64_t JournaledCache::min_journal_blocks(const geometry::Geometry& g) {
+  // The largest commit (a 1 MiB write: its pages, their metadata and the
+  // reservations of the rows it touches) must fit twice into an otherwise
+  // empty log, or writers could wait forever.
+  const uint64_t rows_per_write = (1 << 20) / g.row_data_bytes() + 2;
+  const uint64_t ring = 2 * (258 + 2 + rows_per_write * (2 + uint64_t(g.parity_count()) * (g.chunk_size / kPageSize)));
+  return std::max(ring + format::JournalSuperblock::kCopies, format::kMinJournalBlocks);
+}
+
 Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& array, std::unique_ptr<io::Device> journal,
                                                             const Options& options) {
   const auto started = std::chrono::steady_clock::now();
@@ -41,26 +64,12 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   R5_ASSIGN_OR_RETURN(format::JournalSuperblock sb, journal::read_superblock(*journal));
   R5_TRY(check_journal_matches(*journal, sb, array.members().superblock()));
 
-  // A full-window parity entry must leave room in its metadata block (see
-  // StripeCache::reserve_bytes); this version does not split parity entries.
-  constexpr uint64_t kMaxParityEntry = format::kMetaCapacity - 1024;
-  if (24 + 8ull * pc * cp > kMaxParityEntry) {
-    uint64_t max_chunk_pages = 1;
-    while (24 + 8ull * pc * max_chunk_pages * 2 <= kMaxParityEntry) max_chunk_pages *= 2;
-    return invalid(fmt::format("{}: the journal modes support chunks of up to {} KiB with RAID{} in this version (chunk "
-                               "size {} KiB); use journal.mode = \"none\" or a smaller chunk",
-                               journal->name(), max_chunk_pages * 4, g.level, g.chunk_size / 1024));
-  }
-
-  // The largest commit (a 1 MiB write over its rows' reservations) must fit
-  // in an otherwise empty log, or writers could wait forever.
-  const uint64_t rows_per_write = (1 << 20) / g.row_data_bytes() + 2;
-  const uint64_t min_blocks = 2 * (258 + 2 + rows_per_write * (2 + uint64_t(pc) * cp));
-  if (sb.ring_blocks() < min_blocks)
-    return invalid(fmt::format("{}: a journal of {} MiB is too small for chunk size {} KiB and {} members: it needs at "
-                               "least {} MiB (r5cfs create with a larger journal.size)",
-                               journal->name(), sb.block_count * kJournalBlock >> 20, g.chunk_size / 1024, g.members,
-                               (min_blocks + 1) * kJournalBlock / (1 << 20) + 1));
+  if (Status st = check_geometry(g); !st.ok()) return st.error().with_context(journal->name());
+  if (sb.block_count < min_journal_blocks(g))
+    return invalid(fmt::format("{}: a journal of {} is too small for chunk size {} KiB and {} members: it needs at least "
+                               "{} (r5cfs create with a larger journal.size)",
+                               journal->name(), format_size(sb.block_count * kJournalBlock), g.chunk_size / 1024, g.members,
+                               format_size(min_journal_blocks(g) * kJournalBlock)));
 
   // One pass over the log: each record is applied to the replay index as the
   // scan validates it; kept pages live in the pool, which may map up to the

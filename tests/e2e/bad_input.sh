@@ -225,6 +225,24 @@ assert_contains "$WS/out/create.err" "1048576"
 [[ $(ls "$WS/small") == m2.img ]] || fail "refused r5cfs create made other members: $(ls "$WS/small")"
 rm -r "$WS/small.toml" "$WS/small"
 [[ "$(snapshot)" == "$before" ]] || fail "command line errors changed files: $(diff <(echo "$before") <(snapshot))"
+# a journal too small for the geometry, and a chunk the journal modes do not
+# take: refused by create, naming the file and the minimum, before any change
+gen_config "$WS/tinyj.toml" tinyj 'array.chunk_size="512KiB"' 'array.level=6' 'array.members=["@/m0.img", "@/m1.img", "@/m2.img", "@/m3.img", "@/m4.img"]' \
+  'journal.mode="write-back"' 'journal.path="@/journal.img"' 'journal.size="4MiB"'
+rc=0
+"$R5CFS" create "$WS/tinyj.toml" >"$WS/out/stdout" 2>"$WS/out/create.err" || rc=$?
+[[ $rc == 1 ]] || fail "r5cfs create with a 4MiB journal for 512KiB RAID6 chunks exited $rc, expected 1"
+assert_contains "$WS/out/create.err" "$WS/tinyj/journal.img"
+assert_contains "$WS/out/create.err" "is too small for the journal of this array"
+assert_contains "$WS/out/create.err" "at least"
+gen_config "$WS/bigchunk.toml" bigchunk 'array.chunk_size="1MiB"' 'array.level=6' 'array.member_size="64MiB"' \
+  'journal.mode="write-back"' 'journal.path="@/journal.img"' 'journal.size="64MiB"'
+rc=0
+"$R5CFS" create "$WS/bigchunk.toml" >"$WS/out/stdout" 2>"$WS/out/create.err" || rc=$?
+[[ $rc == 1 ]] || fail "r5cfs create with 1MiB RAID6 chunks in write-back exited $rc, expected 1"
+assert_contains "$WS/out/create.err" "journal.mode: the journal modes support chunks of up to 512 KiB with RAID6"
+[[ ! -e $WS/tinyj && ! -e $WS/bigchunk ]] || fail "a refused r5cfs create made files"
+rm "$WS/tinyj.toml" "$WS/bigchunk.toml"
 # relative paths resolve against the config file's folder, not the cwd
 mkdir -p "$WS/rel/cwd"
 write_config relcfg 5 5 4MiB >/dev/null
