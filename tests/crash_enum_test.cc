@@ -15,6 +15,8 @@
 // sub-page writes are covered by the model tests of journaled_cache_test.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <random>
 #include <set>
 
@@ -303,15 +305,26 @@ std::vector<std::vector<Kind>> all_workloads(size_t max_len) {
 
 }  // namespace
 
+// R5CFS_CRASH_LONG=1: workloads of up to 4 operations on five geometries
+// (RAID5 with 3, 4 and 5 members, RAID6 with 4 and 6), a run of hours.
 TEST_CASE("write-back: every crash state of every workload of up to 3 operations keeps I1-I5") {
+  const bool long_run = std::getenv("R5CFS_CRASH_LONG") != nullptr;
+  const std::vector<Geo> geos = long_run ? std::vector<Geo>{{5, 3}, {5, 4}, {5, 5}, {6, 4}, {6, 6}}
+                                         : std::vector<Geo>{{5, 4}, {6, 4}};
   std::mt19937_64 rng(20261125);
-  for (Geo geo : {Geo{5, 4}, Geo{6, 4}}) {
+  uint64_t total = 0;
+  const auto started = std::chrono::steady_clock::now();
+  for (Geo geo : geos) {
     Tally tally;
-    for (const auto& w : all_workloads(3)) check_workload(geo, true, false, w, rng, tally);
-    MESSAGE("RAID", geo.level, ": ", tally.states, " crash states checked, ", tally.violations, " violations");
+    for (const auto& w : all_workloads(long_run ? 4 : 3)) check_workload(geo, true, false, w, rng, tally);
+    MESSAGE("RAID", geo.level, " with ", geo.members, " members: ", tally.states, " crash states checked, ",
+            tally.violations, " violations");
     CHECK_MESSAGE(tally.violations == 0, tally.first);
     CHECK(tally.states > 1000);
+    total += tally.states;
   }
+  MESSAGE(total, " crash states in ",
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count(), " s");
 }
 
 TEST_CASE("the checker finds the write hole of mode none and a recovery that skips the repair") {
