@@ -31,15 +31,10 @@ struct Fixture {
 
   // A stripe with `pages` dirty pages (16 = full), dirtied and written at t0 + age offsets.
   Stripe& add(uint64_t row, uint32_t pages, int dirtied_ms, int touched_ms, uint64_t log_start) {
-    Stripe& s = cache.get_or_create(row, t0 + std::chrono::milliseconds(dirtied_ms));
-    for (uint32_t i = 0; i < pages; ++i) {
-      s.pages[i] = pool.get();
-      ++s.present;
-      s.lo = std::min(s.lo, i % 4);
-      s.hi = std::max(s.hi, i % 4 + 1);
-    }
-    s.touched = t0 + std::chrono::milliseconds(touched_ms);
-    s.log_start = log_start;
+    const auto dirtied = t0 + std::chrono::milliseconds(dirtied_ms);
+    Stripe& s = cache.get_or_create(row, dirtied);
+    for (uint32_t i = 0; i < pages; ++i) cache.add_page(s, i, pool.get(), log_start, dirtied);
+    cache.touch(s, t0 + std::chrono::milliseconds(touched_ms));
     return s;
   }
   cache::FlushRequest at(int ms) {
@@ -65,6 +60,9 @@ TEST_CASE("nothing is flushed without a reason; full stripes go once older than 
   std::sort(rows.begin(), rows.end());
   CHECK(rows == std::vector<uint64_t>{1, 2});
   CHECK(f.cache.full_count() == 2);
+  f.cache.erase(1, f.pool);
+  CHECK(f.cache.full_count() == 1);
+  CHECK(f.cache.select(f.at(1500)).empty());
 }
 
 TEST_CASE("memory pressure takes full stripes first, then the least recently written, until the target") {
@@ -92,6 +90,8 @@ TEST_CASE("journal pressure takes the stripes holding the oldest log records") {
   r.max_stripes = 4;  // half a batch for the tail
   CHECK(f.cache.select(r) == std::vector<uint64_t>{4, 2});
   CHECK(f.cache.oldest_log_start(99) == 3);
+  f.cache.erase(4, f.pool);
+  CHECK(f.cache.oldest_log_start(99) == 7);
 }
 
 TEST_CASE("stripes being flushed or pinned are never chosen; waiters and drains come first") {
@@ -122,7 +122,9 @@ TEST_CASE("reservations cover a stripe's parity pages and its metadata share; er
   CHECK(c.reserve_bytes(0, 1) < 2 * 4096);
   CHECK(c.reserve_bytes(0, 4) - c.reserve_bytes(0, 1) >= 3 * 4096);  // a page of P per column of the window
   const size_t used = f.pool.used_pages();
-  f.add(7, 5, 0, 0, 1);
+  Stripe& s = f.add(7, 5, 0, 0, 1);
+  CHECK(s.lo == 0);
+  CHECK(s.hi == 4);  // slots 0..4: columns 0..3 of data index 0, column 0 of index 1
   CHECK(f.pool.used_pages() == used + 5);
   c.erase(7, f.pool);
   CHECK(f.pool.used_pages() == used);

@@ -13,9 +13,7 @@ StripeCache::StripeCache(const geometry::Geometry& g)
       // parity entry leaves less than 1 KiB.
       packed_(4056 - (24 + 8ull * g.parity_count() * chunk_pages_)) {}
 
-size_t StripeCache::full_count() const {
-  return size_t(std::count_if(stripes_.begin(), stripes_.end(), [](const auto& kv) { return kv.second.full(); }));
-}
+size_t StripeCache::full_count() const { return full_by_touched_.size(); }
 
 Stripe* StripeCache::find(uint64_t row) {
   auto it = stripes_.find(row);
@@ -35,67 +33,84 @@ Stripe& StripeCache::get_or_create(uint64_t row, Clock::time_point now) {
   return s;
 }
 
+void StripeCache::add_page(Stripe& s, size_t slot, std::byte* page, uint64_t floor, Clock::time_point now) {
+  s.pages[slot] = page;
+  if (s.present++ == 0) {
+    s.log_start = floor;
+    s.dirtied = s.touched = now;
+    by_log_.emplace(s.log_start, s.row);
+    by_dirtied_.emplace(s.dirtied, s.row);
+    by_touched_.emplace(s.touched, s.row);
+  }
+  const uint32_t col = uint32_t(slot % chunk_pages_);
+  s.lo = std::min(s.lo, col);
+  s.hi = std::max(s.hi, col + 1);
+  if (s.full()) full_by_touched_.emplace(s.touched, s.row);
+}
+
+void StripeCache::touch(Stripe& s, Clock::time_point now) {
+  if (s.present == 0 || s.touched == now) return;
+  by_touched_.erase({s.touched, s.row});
+  by_touched_.emplace(now, s.row);
+  if (s.full()) {
+    full_by_touched_.erase({s.touched, s.row});
+    full_by_touched_.emplace(now, s.row);
+  }
+  s.touched = now;
+}
+
 void StripeCache::erase(uint64_t row, PagePool& pool) {
   auto it = stripes_.find(row);
   if (it == stripes_.end()) return;
-  for (std::byte* page : it->second.pages)
+  Stripe& s = it->second;
+  if (s.present) {
+    by_log_.erase({s.log_start, row});
+    by_dirtied_.erase({s.dirtied, row});
+    by_touched_.erase({s.touched, row});
+    full_by_touched_.erase({s.touched, row});
+  }
+  for (std::byte* page : s.pages)
     if (page) pool.put(page);
   stripes_.erase(it);
 }
 
 uint64_t StripeCache::oldest_log_start(uint64_t none) const {
-  uint64_t oldest = none;
-  for (const auto& [row, s] : stripes_)
-    if (s.present) oldest = std::min(oldest, s.log_start);
-  return oldest;
+  return by_log_.empty() ? none : std::min(none, by_log_.begin()->first);
 }
 
 std::vector<uint64_t> StripeCache::select(const FlushRequest& req) const {
-  std::vector<const Stripe*> candidates;
-  for (const auto& [row, s] : stripes_)
-    if (!s.flushing && s.pins == 0 && s.present > 0) candidates.push_back(&s);
-
   std::vector<uint64_t> rows;
   std::unordered_set<uint64_t> chosen;
   size_t freed = 0;
-  auto take = [&](const Stripe* s) {
-    if (rows.size() >= req.max_stripes || !chosen.insert(s->row).second) return;
-    rows.push_back(s->row);
-    freed += s->present;
-  };
-
-  for (uint64_t row : req.urgent) {
+  auto take = [&](uint64_t row) {
+    if (rows.size() >= req.max_stripes) return;
     auto it = stripes_.find(row);
-    if (it != stripes_.end() && !it->second.flushing && it->second.pins == 0 && it->second.present > 0) take(&it->second);
-  }
+    if (it == stripes_.end()) return;
+    const Stripe& s = it->second;
+    if (s.flushing || s.pins || s.present == 0 || !chosen.insert(row).second) return;
+    rows.push_back(row);
+    freed += s.present;
+  };
+  // Each order is walked only as far as it can still yield; stripes already
+  // flushing or pinned (at most a batch and the leader's rows) are skipped.
+  for (uint64_t row : req.urgent) take(row);
   if (req.drain) {
-    for (const Stripe* s : candidates) take(s);
+    for (auto it = by_log_.begin(); it != by_log_.end() && rows.size() < req.max_stripes; ++it) take(it->second);
     return rows;
   }
-  // Only the first max_stripes of an order can be taken: partial sorts keep
-  // a batch O(n log batch) however many stripes are dirty.
-  auto first = [&](auto less) {
-    std::vector<const Stripe*> v = candidates;
-    const size_t k = std::min(v.size(), req.max_stripes);
-    std::partial_sort(v.begin(), v.begin() + ptrdiff_t(k), v.end(), less);
-    v.resize(k);
-    return v;
-  };
   if (req.journal_pressure) {
-    auto by_log = first([](auto* a, auto* b) { return a->log_start < b->log_start; });
     // Half a batch: enough to move the tail without starving memory reclaim.
-    for (size_t i = 0; i < by_log.size() && rows.size() < std::max<size_t>(1, req.max_stripes / 2); ++i) take(by_log[i]);
+    const size_t limit = std::max<size_t>(1, req.max_stripes / 2);
+    for (auto it = by_log_.begin(); it != by_log_.end() && rows.size() < limit; ++it) take(it->second);
   }
   if (req.memory_pressure) {
-    auto lru = first([](auto* a, auto* b) {
-      if (a->full() != b->full()) return a->full();
-      return a->touched < b->touched;
-    });
-    for (size_t i = 0; i < lru.size() && freed < req.target_pages; ++i) take(lru[i]);
+    for (auto it = full_by_touched_.begin(); it != full_by_touched_.end() && freed < req.target_pages; ++it) take(it->second);
+    for (auto it = by_touched_.begin(); it != by_touched_.end() && freed < req.target_pages; ++it) take(it->second);
   }
-  for (const Stripe* s : candidates) {
-    const bool old = req.now - s->dirtied >= req.max_age;
-    if (old && (s->full() || req.idle)) take(s);
+  for (auto it = by_dirtied_.begin(); it != by_dirtied_.end() && req.now - it->first >= req.max_age; ++it) {
+    if (rows.size() >= req.max_stripes) break;
+    const Stripe& s = stripes_.at(it->second);
+    if (s.full() || req.idle) take(it->second);
   }
   return rows;
 }

@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <set>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cache/page_pool.h"
@@ -56,8 +58,13 @@ class StripeCache {
   size_t full_count() const;
 
   Stripe* find(uint64_t row);
-  // A new stripe has no pages; log_start is set by the caller.
+  // A new stripe has no pages until add_page().
   Stripe& get_or_create(uint64_t row, Clock::time_point now);
+  // Puts `page` in empty slot `slot` (data index * chunk pages + column).
+  // The first page makes the stripe dirty: dirtied = now, log_start = floor.
+  void add_page(Stripe& s, size_t slot, std::byte* page, uint64_t floor, Clock::time_point now);
+  // Records a write to the stripe (least-recently-written order).
+  void touch(Stripe& s, Clock::time_point now);
   // Returns the stripe's pages to the pool and forgets it.
   void erase(uint64_t row, PagePool& pool);
 
@@ -93,6 +100,11 @@ class StripeCache {
   uint32_t chunk_pages_;
   uint64_t packed_;  // metadata bytes a block surely holds
   std::unordered_map<uint64_t, Stripe> stripes_;
+  // Orders over the stripes holding pages, so the policy never scans them
+  // all: by log_start, by time dirtied, by last write (all and full ones).
+  using TimeRow = std::pair<Clock::time_point, uint64_t>;
+  std::set<std::pair<uint64_t, uint64_t>> by_log_;
+  std::set<TimeRow> by_dirtied_, by_touched_, full_by_touched_;
 };
 
 }  // namespace r5::cache

@@ -323,22 +323,16 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
         std::byte*& page = page_ref(at);
         const bool partial = at < q->offset || at + kPageSize > end;
         if (!page) {
-          page = pool_->get();
+          std::byte* fresh = pool_->get();
           if (partial) {
             auto it = std::find(edge_pages.begin(), edge_pages.end(), at);
-            std::memcpy(page, old_pages.data() + size_t(it - edge_pages.begin()) * kPageSize, kPageSize);
+            std::memcpy(fresh, old_pages.data() + size_t(it - edge_pages.begin()) * kPageSize, kPageSize);
           }
-          if (s.present++ == 0) {
-            s.log_start = floor;
-            s.dirtied = now;
-          }
-          const uint32_t col = uint32_t(slot_of(at) % cp);
-          s.lo = std::min(s.lo, col);
-          s.hi = std::max(s.hi, col + 1);
+          cache_.add_page(s, slot_of(at), fresh, floor, now);
         }
         const uint64_t a = std::max(at, q->offset), b = std::min(at + kPageSize, end);
         std::memcpy(page + (a - at), q->data.data() + (a - q->offset), b - a);
-        s.touched = now;
+        cache_.touch(s, now);
         if (partial) {
           if (q->edges.size() == 0) q->edges = AlignedBuffer(2 * kPageSize);
           std::memcpy(q->edges.data() + (at < q->offset ? 0 : kPageSize), page, kPageSize);

@@ -129,13 +129,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   for (const auto& [row, r] : index.rows) {
     if (r.parity_logged || r.pages.empty()) continue;
     cache::Stripe& s = c->cache_.get_or_create(row, now);
-    for (const auto& [slot, page] : r.pages) {
-      s.pages[slot] = page;
-      s.lo = std::min(s.lo, slot % cp);
-      s.hi = std::max(s.hi, slot % cp + 1);
-      ++s.present;
-    }
-    s.log_start = r.first_sequence;
+    for (const auto& [slot, page] : r.pages) c->cache_.add_page(s, slot, page, r.first_sequence, now);
     s.reserved = c->cache_.reserve_bytes(s.lo, s.hi);
     c->reserved_ += s.reserved;
   }
