@@ -8,7 +8,8 @@
 //   I2 every block reads its old or a newer written content, never garbage;
 //   I3 after recovery and a drain, P (and Q) match the data of every row;
 //   I4 I1-I2 hold when a member is lost before replay (and, by I3, after it);
-//   I5 recovering the same crash image twice gives identical members.
+//   I5 recovering the same crash image twice gives identical members;
+// and every 16th state is crashed again at each I/O of its own recovery.
 // The checker must be able to fail: mode none and a recovery without the
 // write-hole repair are run too and must show violations.
 // Block-granular workloads (whole 4 KiB pages, each write a unique tag);
@@ -204,8 +205,36 @@ bool parity_consistent(const Live& live, const Recovered& r) {
   return true;
 }
 
+// Recovers `images` on CrashDevices, then crashes that recovery before each
+// of its own device operations (keeping all or none of its unsynced writes)
+// and recovers again: the result must still satisfy `allowed`.
+std::string check_crash_during_recovery(const Live& live, const std::vector<Image>& images,
+                                        const std::vector<std::set<uint64_t>>& allowed, uint64_t& states) {
+  const uint32_t n = live.sb.member_count;
+  CrashLog log;
+  std::vector<array::MemberSlot> slots;
+  for (uint32_t i = 0; i < n; ++i)
+    slots.push_back({"m" + std::to_string(i), std::make_unique<CrashDevice>("m" + std::to_string(i),
+                                                                            live.sb.data_offset + live.sb.data_size, i,
+                                                                            &log, images[i])});
+  array::RaidArray array(std::make_unique<array::MemberSet>(live.sb, std::move(slots)));
+  auto first = JournaledCache::open(array, std::make_unique<CrashDevice>("journal", kJournalBlocks * kBlock, n, &log, images[n]), {});
+  if (!first.ok()) return "first recovery refused: " + first.error().message;
+  for (size_t t = 0; t <= log.ops.size(); ++t)
+    for (bool keep_pending : {false, true}) {
+      std::vector<Image> again;
+      for (uint32_t dev = 0; dev <= n; ++dev)
+        again.push_back(test::crash_image(log, dev, t, [&](size_t) { return keep_pending; }, std::nullopt, images[dev]));
+      Recovered r = recover(live, again, -1, false);
+      ++states;
+      if (!r.status.ok()) return fmt::format("recovery after a crash at its op {}: {}", t, r.status.error().message);
+      if (std::string v = check_reads(r, allowed); !v.empty()) return fmt::format("after a crash at recovery op {}: {}", t, v);
+    }
+  return "";
+}
+
 struct Tally {
-  uint64_t states = 0, violations = 0;
+  uint64_t states = 0, violations = 0, recovery_crashes = 0;
   std::string first;
   void add(const std::string& v, const std::string& where) {
     if (v.empty()) return;
@@ -268,6 +297,10 @@ void check_workload(const Geo& geo, bool journal, bool skip_repair, const std::v
         for (uint32_t m = 0; m < geo.members && again.status.ok() && once.status.ok(); ++m)
           if (again.members[m]->image() != once.members[m]->image()) tally.add("I5: two recoveries differ", where);
       }
+      if (state % 16 == 0 && journal) {  // a second crash at every I/O of the recovery itself
+        tally.add(check_crash_during_recovery(live, images, allowed, tally.recovery_crashes),
+                  where + " (crash during recovery)");
+      }
       if (state % 4 == 0) {  // I4: a member lost before replay
         Recovered degraded = recover(live, images, int(state / 4 % geo.members), skip_repair);
         if (!degraded.status.ok()) return tally.add("degraded recovery refused: " + degraded.status.error().message, where);
@@ -317,8 +350,8 @@ TEST_CASE("write-back: every crash state of every workload of up to 3 operations
   for (Geo geo : geos) {
     Tally tally;
     for (const auto& w : all_workloads(long_run ? 4 : 3)) check_workload(geo, true, false, w, rng, tally);
-    MESSAGE("RAID", geo.level, " with ", geo.members, " members: ", tally.states, " crash states checked, ",
-            tally.violations, " violations");
+    MESSAGE("RAID", geo.level, " with ", geo.members, " members: ", tally.states, " crash states checked (and ",
+            tally.recovery_crashes, " crashes during their recovery), ", tally.violations, " violations");
     CHECK_MESSAGE(tally.violations == 0, tally.first);
     CHECK(tally.states > 1000);
     total += tally.states;

@@ -517,6 +517,10 @@ Status JournaledCache::close(bool drain_first) {
   lock.unlock();
   R5_TRY(advance_tail(tail, empty ? uint32_t(format::kJournalClean) : 0u));
   const CacheCounters& k = counters_;
+  if (k.writes_batched == 0 && k.stripes_flushed == 0) {
+    log::info("journal closed: {}", empty ? "empty (clean)" : "dirty stripes kept in the log for the next mount");
+    return {};
+  }
   log::info("journal closed: {}; {} writes in {} commits, {} journal syncs, {} MiB logged; {} stripes flushed "
             "({} full) in {} batches; {} waits for journal space, {} for memory",
             empty ? "empty (clean)" : "dirty stripes kept in the log for the next mount", k.writes_batched.load(),

@@ -50,8 +50,9 @@ struct CrashLog {
 
 class CrashDevice final : public io::Device {
  public:
-  CrashDevice(std::string name, uint64_t size, uint32_t id, CrashLog* log)
-      : name_(std::move(name)), size_(size), id_(id), log_(log) {}
+  // `initial`: what the device holds before the first logged operation.
+  CrashDevice(std::string name, uint64_t size, uint32_t id, CrashLog* log, Image initial = {})
+      : name_(std::move(name)), size_(size), id_(id), log_(log), now_(std::move(initial)) {}
   const std::string& name() const override { return name_; }
   uint64_t size() const override { return size_; }
   Status read(uint64_t offset, std::span<std::byte> buf) override { return image_read(now_, size_, name_, offset, buf); }
@@ -118,10 +119,10 @@ struct Torn {
 // and of the pending ones those for which keep(log index) is true, applied in
 // issue order; a torn write keeps only its first sectors.
 inline Image crash_image(const CrashLog& log, uint32_t id, size_t t, const std::function<bool(size_t)>& keep,
-                         std::optional<Torn> torn = {}) {
+                         std::optional<Torn> torn = {}, const Image& initial = {}) {
   const std::vector<size_t> pending = pending_writes(log, id, t);
   const size_t first_pending = pending.empty() ? t : pending.front();
-  Image img;
+  Image img = initial;
   for (size_t i = 0; i < t; ++i) {
     const CrashLog::Op& op = log.ops[i];
     if (op.device != id || op.sync) continue;
