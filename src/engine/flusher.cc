@@ -27,6 +27,16 @@ constexpr size_t kBatchStripes = 64;
 constexpr size_t kDoneRowsPerEntry = 500;  // fits one metadata block
 }  // namespace
 
+std::vector<cache::Stripe*> JournaledCache::take_for_flush(const cache::FlushRequest& req) {
+  std::vector<cache::Stripe*> stripes;
+  for (uint64_t row : cache_.select(req)) {
+    cache::Stripe* s = cache_.find(row);
+    s->flushing = true;
+    stripes.push_back(s);
+  }
+  return stripes;
+}
+
 void JournaledCache::flusher_loop() {
   std::unique_lock lock(mu_);
   for (;;) {
@@ -46,17 +56,13 @@ void JournaledCache::flusher_loop() {
     req.max_age = options_.max_age;
     req.max_stripes = kBatchStripes;
     for (const auto& [row, waiters] : urgent_) req.urgent.push_back(row);
-    const std::vector<uint64_t> rows = cache_.select(req);
-    if (rows.empty()) {
+    const std::vector<cache::Stripe*> stripes = take_for_flush(req);
+    if (stripes.empty()) {
       flusher_cv_.wait_for(lock, kTick);
       continue;
     }
-    std::vector<cache::Stripe*> stripes;
-    for (uint64_t row : rows) {
-      cache::Stripe* s = cache_.find(row);
-      s->flushing = true;
-      stripes.push_back(s);
-    }
+    std::vector<uint64_t> rows;
+    for (const cache::Stripe* s : stripes) rows.push_back(s->row);
     lock.unlock();
     Status st = flush(stripes);
     if (!st.ok()) fail(st.error());

@@ -469,7 +469,6 @@ Status JournaledCache::wait_written_out(const Request& r) {
 Status JournaledCache::drain() {
   if (!flusher_.joinable()) {  // before start(): flush on this thread
     for (;;) {
-      std::vector<uint64_t> rows;
       std::vector<cache::Stripe*> stripes;
       {
         std::lock_guard lock(mu_);
@@ -477,11 +476,7 @@ Status JournaledCache::drain() {
         cache::FlushRequest req;
         req.now = Clock::now();
         req.drain = true;
-        rows = cache_.select(req);
-        for (uint64_t row : rows) {
-          stripes.push_back(cache_.find(row));
-          stripes.back()->flushing = true;
-        }
+        stripes = take_for_flush(req);
       }
       if (stripes.empty()) return {};
       if (Status st = flush(stripes); !st.ok()) {

@@ -116,6 +116,8 @@ class JournaledCache {
   // log has less than a third of its space unreserved or a writer waits.
   bool memory_pressure() const;
   bool journal_pressure() const;
+  // Under mu_: the stripes the policy picks for `req`, marked flushing.
+  std::vector<cache::Stripe*> take_for_flush(const cache::FlushRequest& req);
   void flusher_loop();
   Status flush(const std::vector<cache::Stripe*>& stripes);
   struct AbsentRun {

@@ -6,12 +6,6 @@ namespace r5::journal {
 
 using geometry::kPageSize;
 
-size_t ReplayIndex::repair_rows() const {
-  size_t n = 0;
-  for (const auto& [row, r] : rows) n += r.parity_logged;
-  return n;
-}
-
 size_t ReplayIndex::dirty_pages() const {
   size_t n = 0;
   for (const auto& [row, r] : rows)

@@ -34,7 +34,6 @@ struct RowReplay {
 
 struct ReplayIndex {
   std::map<uint64_t, RowReplay> rows;
-  size_t repair_rows() const;
   size_t dirty_pages() const;  // pages of rows that go back into the cache
 };
 
