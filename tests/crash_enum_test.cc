@@ -1,5 +1,5 @@
-// Crash-state enumeration (issue 4, first part): run small workloads on the
-// real journaled cache and array over CrashDevices, then, for a crash before
+// Crash-state enumeration (issue 4): run workloads on the real journaled
+// cache and array over CrashDevices, then, for a crash before
 // every device operation, rebuild what the devices may hold (their synced
 // writes plus every subset of the unsynced ones, or 64 random subsets when
 // more than 8 are pending, plus torn variants), recover in-process, and check
@@ -10,11 +10,19 @@
 //   I4 I1-I2 hold when a member is lost before replay (and, by I3, after it);
 //   I5 recovering the same crash image twice gives identical members;
 // and every 16th state is crashed again at each I/O of its own recovery.
+// Workloads: every sequence of up to 3 operations (full-stripe, partial,
+// sub-page, two-row and overwriting writes, fsync, drain); the same with a log
+// about to wrap around its ring; and long random runs that wrap it twice
+// (crash states at random points).
 // The checker must be able to fail: mode none and a recovery without the
 // write-hole repair are run too and must show violations.
-// Block-granular workloads (whole 4 KiB pages, each write a unique tag);
-// sub-page writes are covered by the model tests of journaled_cache_test.
+// Every 512-byte sector written carries a tag (operation, sector) in all its
+// words, so a 4 KiB block read back names the write each of its sectors came
+// from: I2 is checked per block (its sectors must form a state the block had),
+// which a torn or mixed block fails.
 #include <doctest/doctest.h>
+
+#include <malloc.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -36,21 +44,27 @@ using test::ImageDevice;
 
 namespace {
 
+// Every recovery allocates a 4 MiB scan window; kept in the heap once freed,
+// tens of thousands of recoveries do not each fault it in again (most of the
+// suite's time went to those page faults).
+const bool kHeapKept = mallopt(M_MMAP_THRESHOLD, 32 << 20) && mallopt(M_TRIM_THRESHOLD, 512 << 20);
+
 constexpr uint32_t kChunk = 4096;
 constexpr uint64_t kRows = 8;
 constexpr uint64_t kJournalBlocks = 2048;  // the least RAID6 with 4 KiB chunks accepts
-constexpr size_t kBlock = 4096;
+constexpr size_t kBlock = 4096, kSector = 512, kSectorsPerBlock = kBlock / kSector;
 
-enum class Kind { kFull, kPartial, kSpan, kOverwrite, kFsync, kDrain };
-constexpr Kind kKinds[] = {Kind::kFull, Kind::kPartial, Kind::kSpan, Kind::kOverwrite, Kind::kFsync, Kind::kDrain};
+enum class Kind { kFull, kPartial, kSubPage, kSpan, kOverwrite, kFsync, kDrain, kRandomWrite };
+constexpr Kind kKinds[] = {Kind::kFull, Kind::kPartial, Kind::kSubPage, Kind::kSpan, Kind::kOverwrite, Kind::kFsync, Kind::kDrain};
 
 struct Done {  // one workload operation as it happened
   Kind kind;
-  uint64_t first_block = 0, blocks = 0;
-  size_t start = 0, end = 0;  // log indices around it
+  uint64_t offset = 0, len = 0;  // bytes written (sector aligned)
+  size_t start = 0, end = 0;     // log indices around it
 };
 
-uint64_t tag(size_t op, uint64_t block) { return (uint64_t(op + 1) << 32) | block; }
+uint64_t tag(size_t op, uint64_t sector) { return (uint64_t(op + 1) << 32) | sector; }
+using Tuple = std::array<uint64_t, kSectorsPerBlock>;  // the tag of each sector of a block (0: never written)
 
 struct Geo {
   uint32_t level, members;
@@ -67,9 +81,13 @@ struct Live {
   std::unique_ptr<array::RaidArray> array;
   std::unique_ptr<JournaledCache> cache;
   std::vector<Done> done;
+  std::vector<Image> base;  // what each device held when the log was cleared (empty: nothing)
+  uint64_t aged_head = 0;   // the journal block the aged log's head was at
   size_t start = 0;
 
-  Live(const Geo& geo, bool journal) : sb(superblock(geo)) {
+  // `aged`: the journal's head is first moved to just before the end of its
+  // ring, so the workload's records wrap around over records of the last lap.
+  Live(const Geo& geo, bool journal, bool aged = false) : sb(superblock(geo)) {
     std::vector<array::MemberSlot> slots;
     for (uint32_t i = 0; i < geo.members; ++i)
       slots.push_back({"m" + std::to_string(i),
@@ -82,57 +100,104 @@ struct Live {
       REQUIRE_MESSAGE(c.ok(), c.error().message);
       cache = std::move(*c);
     }
+    if (aged) age_journal();
     start = log.ops.size();
+  }
+
+  // Writes of zeros (the model's initial content) to the last rows, drained,
+  // then single pages, until at most two blocks are left before the end of
+  // the ring; then the log of operations restarts from images of the devices.
+  void age_journal() {
+    const uint64_t row = sb.geometry().row_data_bytes();
+    const std::vector<std::byte> zeros(row * 4);
+    const uint32_t journal_id = sb.member_count;
+    auto head = [&] {
+      for (size_t i = log.ops.size(); i-- > 0;)
+        if (log.ops[i].device == journal_id && !log.ops[i].sync && log.ops[i].offset >= 2 * kBlock)
+          return (log.ops[i].offset + log.ops[i].data.size()) / kBlock;
+      return uint64_t(2);
+    };
+    while (head() + 16 < kJournalBlocks) {
+      REQUIRE(cache->write((kRows - 4) * row, zeros).ok());
+      REQUIRE(cache->drain().ok());
+    }
+    while (head() + 2 < kJournalBlocks) REQUIRE(cache->write((kRows - 1) * row, std::span(zeros).first(kBlock)).ok());
+    aged_head = head();
+    for (uint32_t dev = 0; dev <= journal_id; ++dev) base.push_back(test::crash_image(log, dev, log.ops.size(), [](size_t) { return true; }));
+    log.ops.clear();
+  }
+  // Whether the workload wrote a journal block below the aged head: its log
+  // wrapped around.
+  bool wrapped() const {
+    for (const CrashLog::Op& op : log.ops)
+      if (op.device == sb.member_count && !op.sync && op.offset >= 2 * kBlock && op.offset / kBlock < aged_head) return true;
+    return false;
+  }
+  const Image& initial(uint32_t dev) const {
+    static const Image empty;
+    return base.empty() ? empty : base[dev];
+  }
+
+  void write(Kind kind, size_t index, uint64_t offset, uint64_t len) {
+    Done op{kind, offset, len, log.ops.size()};
+    std::vector<std::byte> data(len);
+    for (uint64_t s = 0; s < len / kSector; ++s) {
+      const uint64_t v = tag(index, offset / kSector + s);
+      for (size_t w = 0; w < kSector; w += 8) std::memcpy(data.data() + s * kSector + w, &v, 8);
+    }
+    Status st = cache ? cache->write(offset, data) : array->write(offset, data);
+    REQUIRE(st.ok());
+    op.end = log.ops.size();
+    done.push_back(op);
   }
 
   void run(Kind kind, size_t index) {
     const uint64_t d = sb.geometry().data_count();
-    Done op{kind};
-    op.start = log.ops.size();
     switch (kind) {
-      case Kind::kFull: op.first_block = d, op.blocks = d; break;             // all of row 1
-      case Kind::kPartial: op.first_block = 2 * d, op.blocks = 1; break;      // first block of row 2
-      case Kind::kSpan: op.first_block = 3 * d - 1, op.blocks = 2; break;     // rows 2 and 3
-      case Kind::kOverwrite: op.first_block = 2 * d, op.blocks = 1; break;    // row 2 again
+      case Kind::kFull: return write(kind, index, d * kBlock, d * kBlock);                   // all of row 1
+      case Kind::kPartial: return write(kind, index, 2 * d * kBlock, kBlock);                // first block of row 2
+      case Kind::kSubPage: return write(kind, index, 2 * d * kBlock + 2 * kSector, 2 * kSector);  // inside it
+      case Kind::kSpan: return write(kind, index, (3 * d - 1) * kBlock, 2 * kBlock);         // rows 2 and 3
+      case Kind::kOverwrite: return write(kind, index, 2 * d * kBlock, kBlock);              // row 2 again
       default: break;
     }
-    if (op.blocks) {
-      std::vector<std::byte> data(op.blocks * kBlock);
-      for (uint64_t b = 0; b < op.blocks; ++b)
-        for (size_t w = 0; w < kBlock; w += 8) {
-          const uint64_t v = tag(index, op.first_block + b);
-          std::memcpy(data.data() + b * kBlock + w, &v, 8);
-        }
-      Status st = cache ? cache->write(op.first_block * kBlock, data) : array->write(op.first_block * kBlock, data);
-      REQUIRE(st.ok());
-    } else if (kind == Kind::kFsync) {
+    Done op{kind, 0, 0, log.ops.size()};
+    if (kind == Kind::kFsync)
       REQUIRE((cache ? cache->fsync() : array->sync()).ok());
-    } else if (cache) {
-      REQUIRE(cache->drain().ok());
-    } else {
-      REQUIRE(array->sync().ok());
-    }
+    else
+      REQUIRE((cache ? cache->drain() : array->sync()).ok());
     op.end = log.ops.size();
     done.push_back(op);
   }
 };
 
-// What each block may read after a crash before log index t.
-std::vector<std::set<uint64_t>> allowed_values(const Live& live, size_t t) {
+// What each block may read after a crash before log index t: the states it
+// went through since its last write that was durable by then (`allowed`), and
+// the states before that (`lost`: reading one means a durable write was lost).
+struct Expected {
+  std::vector<std::set<Tuple>> allowed, lost;
+};
+
+Expected allowed_values(const Live& live, size_t t) {
   const uint64_t blocks = live.sb.geometry().capacity() / kBlock;
   size_t durable_before = 0;  // writes that ended by the start of the last completed sync point are durable
   for (const Done& op : live.done)
     if ((op.kind == Kind::kFsync || op.kind == Kind::kDrain) && op.end <= t) durable_before = op.start;
-  std::vector<std::set<uint64_t>> allowed(blocks, std::set<uint64_t>{0});
+  std::vector<Tuple> now(blocks, Tuple{});
+  std::vector<std::set<Tuple>> allowed(blocks, std::set<Tuple>{Tuple{}}), lost(blocks);
   for (size_t i = 0; i < live.done.size(); ++i) {
     const Done& op = live.done[i];
     if (op.start >= t) break;
-    for (uint64_t b = op.first_block; b < op.first_block + op.blocks; ++b) {
-      if (op.end <= durable_before) allowed[b].clear();  // older values are no longer allowed
-      allowed[b].insert(tag(i, b));
+    for (uint64_t s = op.offset / kSector; s < (op.offset + op.len) / kSector; ++s) now[s / kSectorsPerBlock][s % kSectorsPerBlock] = tag(i, s);
+    for (uint64_t b = op.offset / kBlock; b * kBlock < op.offset + op.len; ++b) {
+      if (op.end <= durable_before) {  // older states are no longer allowed
+        lost[b].insert(allowed[b].begin(), allowed[b].end());
+        allowed[b].clear();
+      }
+      allowed[b].insert(now[b]);
     }
   }
-  return allowed;
+  return {std::move(allowed), std::move(lost)};
 }
 
 struct Recovered {
@@ -171,18 +236,22 @@ Recovered recover(const Live& live, const std::vector<Image>& images, int lost, 
 }
 
 // Violations found in one recovered state, as text (empty: none).
-std::string check_reads(Recovered& r, const std::vector<std::set<uint64_t>>& allowed) {
+std::string check_reads(Recovered& r, const Expected& expected) {
+  const auto& allowed = expected.allowed;
   std::vector<std::byte> all(allowed.size() * kBlock);
   Status st = r.cache ? r.cache->read(0, all) : r.array->read(0, all);
   if (!st.ok()) return "read failed: " + st.error().message;
   for (size_t b = 0; b < allowed.size(); ++b) {
-    uint64_t v;
-    std::memcpy(&v, all.data() + b * kBlock, 8);
-    for (size_t w = 8; w < kBlock; w += 8)
-      if (std::memcmp(all.data() + b * kBlock + w, &v, 8) != 0) return fmt::format("I2: block {} is garbage", b);
-    if (!allowed[b].count(v))
-      return fmt::format("I{}: block {} reads tag {:x}, allowed {}", v == 0 || v < *allowed[b].rbegin() ? 1 : 2, b, v,
-                         allowed[b].size());
+    Tuple got;
+    for (size_t s = 0; s < kSectorsPerBlock; ++s) {
+      const std::byte* sector = all.data() + b * kBlock + s * kSector;
+      std::memcpy(&got[s], sector, 8);
+      for (size_t w = 8; w < kSector; w += 8)
+        if (std::memcmp(sector + w, &got[s], 8) != 0) return fmt::format("I2: block {} sector {} is garbage", b, s);
+    }
+    if (allowed[b].count(got)) continue;
+    return fmt::format("I{}: block {} reads sectors {:x}, not one of its {} allowed states",
+                       expected.lost[b].count(got) ? 1 : 2, b, fmt::join(got, ","), allowed[b].size());
   }
   return "";
 }
@@ -209,7 +278,7 @@ bool parity_consistent(const Live& live, const Recovered& r) {
 // of its own device operations (keeping all or none of its unsynced writes)
 // and recovers again: the result must still satisfy `allowed`.
 std::string check_crash_during_recovery(const Live& live, const std::vector<Image>& images,
-                                        const std::vector<std::set<uint64_t>>& allowed, uint64_t& states) {
+                                        const Expected& allowed, uint64_t& states) {
   const uint32_t n = live.sb.member_count;
   CrashLog log;
   std::vector<array::MemberSlot> slots;
@@ -234,7 +303,7 @@ std::string check_crash_during_recovery(const Live& live, const std::vector<Imag
 }
 
 struct Tally {
-  uint64_t states = 0, violations = 0, recovery_crashes = 0;
+  uint64_t states = 0, violations = 0, recovery_crashes = 0, wrapped = 0;
   std::string first;
   void add(const std::string& v, const std::string& where) {
     if (v.empty()) return;
@@ -242,29 +311,32 @@ struct Tally {
   }
 };
 
-// Every crash state of one workload, recovered and checked.
-void check_workload(const Geo& geo, bool journal, bool skip_repair, const std::vector<Kind>& kinds, std::mt19937_64& rng,
-                    Tally& tally) {
-  Live live(geo, journal);
-  for (size_t i = 0; i < kinds.size(); ++i) live.run(kinds[i], i);
+// The crash states before every device operation of `live`'s workload (or,
+// with `points`, before that many random ones), recovered and checked.
+void check_crash_states(const Geo& geo, const Live& live, bool skip_repair, const std::string& name, std::mt19937_64& rng,
+                        Tally& tally, size_t points = 0) {
+  const bool journal = live.cache != nullptr;
   const uint32_t devices = geo.members + (journal ? 1 : 0);
-  std::string name;
-  for (Kind k : kinds) name += std::to_string(int(k));
-
-  for (size_t t = live.start; t <= live.log.ops.size(); ++t) {
+  std::vector<size_t> crash_points;
+  for (size_t t = live.start; t <= live.log.ops.size(); ++t) crash_points.push_back(t);
+  if (points && points < crash_points.size()) {
+    std::shuffle(crash_points.begin(), crash_points.end(), rng);
+    crash_points.resize(points);
+  }
+  for (size_t t : crash_points) {
     std::vector<size_t> pending;
     for (uint32_t dev = 0; dev < devices; ++dev)
       for (size_t i : test::pending_writes(live.log, dev, t)) pending.push_back(i);
     // Subsets of the pending writes (bit i: keep pending[i]), then torn variants.
     std::vector<std::vector<bool>> subsets;
-    if (pending.size() <= 8) {
+    if (pending.size() <= 8 && !points) {
       for (uint32_t m = 0; m < (1u << pending.size()); ++m) {
         std::vector<bool> keep(pending.size());
         for (size_t i = 0; i < pending.size(); ++i) keep[i] = (m >> i) & 1;
         subsets.push_back(keep);
       }
     } else {
-      for (int s = 0; s < 64; ++s) {
+      for (int s = 0; s < (points ? 4 : 64); ++s) {
         std::vector<bool> keep(pending.size());
         for (size_t i = 0; i < pending.size(); ++i) keep[i] = rng() & 1;
         subsets.push_back(keep);
@@ -277,7 +349,8 @@ void check_workload(const Geo& geo, bool journal, bool skip_repair, const std::v
         auto it = std::find(pending.begin(), pending.end(), op);
         return it != pending.end() && keep[size_t(it - pending.begin())];
       };
-      for (uint32_t dev = 0; dev < devices; ++dev) images.push_back(test::crash_image(live.log, dev, t, kept, torn));
+      for (uint32_t dev = 0; dev < devices; ++dev)
+        images.push_back(test::crash_image(live.log, dev, t, kept, torn, live.initial(dev)));
       const uint64_t state = tally.states++;
       const std::string where = fmt::format("RAID{} workload {} crash before op {} state {}", geo.level, name, t, state);
 
@@ -285,9 +358,6 @@ void check_workload(const Geo& geo, bool journal, bool skip_repair, const std::v
       if (!r.status.ok()) return tally.add("recovery refused: " + r.status.error().message, where);
       tally.add(check_reads(r, allowed), where);
       if (r.cache) {
-        std::map<uint32_t, Image> first;
-        if (state % 8 == 0)
-          for (uint32_t m = 0; m < geo.members; ++m) first[m] = r.members[m]->image();
         if (Status st = r.cache->drain(); !st.ok()) return tally.add("drain failed: " + st.error().message, where);
       }
       if (!parity_consistent(live, r)) tally.add("I3: parity does not match the data", where);
@@ -295,7 +365,7 @@ void check_workload(const Geo& geo, bool journal, bool skip_repair, const std::v
         Recovered again = recover(live, images, -1, skip_repair);
         Recovered once = recover(live, images, -1, skip_repair);
         for (uint32_t m = 0; m < geo.members && again.status.ok() && once.status.ok(); ++m)
-          if (again.members[m]->image() != once.members[m]->image()) tally.add("I5: two recoveries differ", where);
+          if (!test::same_content(again.members[m]->image(), once.members[m]->image())) tally.add("I5: two recoveries differ", where);
       }
       if (state % 16 == 0 && journal) {  // a second crash at every I/O of the recovery itself
         tally.add(check_crash_during_recovery(live, images, allowed, tally.recovery_crashes),
@@ -316,6 +386,17 @@ void check_workload(const Geo& geo, bool journal, bool skip_repair, const std::v
       one_state(keep, test::Torn{pending[i], live.log.ops[pending[i]].data.size() / 512 / 2 + 1});
     }
   }
+}
+
+// Every crash state of a workload of the enumerated kinds.
+void check_workload(const Geo& geo, bool journal, bool skip_repair, const std::vector<Kind>& kinds, std::mt19937_64& rng,
+                    Tally& tally, bool aged = false) {
+  Live live(geo, journal, aged);
+  for (size_t i = 0; i < kinds.size(); ++i) live.run(kinds[i], i);
+  if (aged) tally.wrapped += live.wrapped();
+  std::string name;
+  for (Kind k : kinds) name += std::to_string(int(k));
+  check_crash_states(geo, live, skip_repair, name, rng, tally);
 }
 
 std::vector<std::vector<Kind>> all_workloads(size_t max_len) {
@@ -343,7 +424,7 @@ std::vector<std::vector<Kind>> all_workloads(size_t max_len) {
 TEST_CASE("write-back: every crash state of every workload of up to 3 operations keeps I1-I5") {
   const bool long_run = std::getenv("R5CFS_CRASH_LONG") != nullptr;
   const std::vector<Geo> geos = long_run ? std::vector<Geo>{{5, 3}, {5, 4}, {5, 5}, {6, 4}, {6, 6}}
-                                         : std::vector<Geo>{{5, 4}, {6, 4}};
+                                         : std::vector<Geo>{{5, 3}, {5, 5}, {6, 6}};
   std::mt19937_64 rng(20261125);
   uint64_t total = 0;
   const auto started = std::chrono::steady_clock::now();
@@ -358,6 +439,56 @@ TEST_CASE("write-back: every crash state of every workload of up to 3 operations
   }
   MESSAGE(total, " crash states in ",
           std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count(), " s");
+}
+
+TEST_CASE("write-back: crash states of workloads whose records wrap around the ring over the previous lap") {
+  std::mt19937_64 rng(20261126);
+  const bool long_run = std::getenv("R5CFS_CRASH_LONG") != nullptr;
+  for (Geo geo : long_run ? std::vector<Geo>{{5, 4}, {6, 4}, {6, 6}} : std::vector<Geo>{{5, 4}}) {
+    Tally tally;
+    const auto workloads = all_workloads(2);
+    for (const auto& w : workloads) check_workload(geo, true, false, w, rng, tally, /*aged=*/true);
+    MESSAGE("RAID", geo.level, " with ", geo.members, " members, ", tally.wrapped, " of ", workloads.size(),
+            " workloads wrapped the log: ", tally.states, " crash states, ", tally.violations, " violations");
+    CHECK_MESSAGE(tally.violations == 0, tally.first);
+    CHECK(tally.states > 500);
+    CHECK(tally.wrapped > workloads.size() / 2);
+  }
+}
+
+// A long random run: writes of any sector-aligned offset and length (up to
+// two rows), fsyncs and drains, long enough for the log to wrap at least
+// twice; crash states at random points.
+TEST_CASE("write-back: a long random workload wraps the log twice and every sampled crash state keeps I1-I5") {
+  const bool long_run = std::getenv("R5CFS_CRASH_LONG") != nullptr;
+  std::mt19937_64 rng(20261127);
+  for (Geo geo : {Geo{5, 4}, Geo{6, 4}}) {
+    Live live(geo, true);
+    const uint64_t capacity = live.sb.geometry().capacity(), row = live.sb.geometry().row_data_bytes();
+    const uint32_t journal_id = geo.members;
+    uint64_t logged = 0;
+    for (size_t i = 0; logged < 2 * kJournalBlocks * kBlock || i < 200; ++i) {
+      const uint64_t dice = rng() % 100;
+      if (dice < 8) {
+        live.run(Kind::kFsync, i);
+      } else if (dice < 11) {
+        live.run(Kind::kDrain, i);
+      } else {
+        const uint64_t len = (1 + rng() % (2 * row / kSector)) * kSector;
+        live.write(Kind::kRandomWrite, i, rng() % ((capacity - len) / kSector + 1) * kSector, len);
+      }
+      logged = 0;
+      for (const CrashLog::Op& op : live.log.ops)
+        if (op.device == journal_id) logged += op.data.size();
+    }
+    Tally tally;
+    check_crash_states(geo, live, false, "random", rng, tally, long_run ? 5000 : 150);
+    MESSAGE("RAID", geo.level, " with ", geo.members, " members: ", live.done.size(), " random operations, ",
+            logged / kBlock, " journal blocks written (", logged / kBlock / (kJournalBlocks - 2), " laps), ", tally.states,
+            " crash states, ", tally.violations, " violations");
+    CHECK_MESSAGE(tally.violations == 0, tally.first);
+    CHECK(logged >= 2 * (kJournalBlocks - 2) * kBlock);
+  }
 }
 
 TEST_CASE("the checker finds the write hole of mode none and a recovery that skips the repair") {

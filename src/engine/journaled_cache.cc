@@ -78,15 +78,15 @@ std::optional<Error> JournaledCache::failure() const {
 }
 
 Error JournaledCache::failure_error() const {
-  return io_error(EIO, fmt::format("array is read-only after an earlier failure: {}", failure_->message));
+  return io_error(EIO, fmt::format("array is read-only after a failure: {}", failure_->message));
 }
 
-void JournaledCache::fail(const Error& e) {
+Error JournaledCache::fail(const Error& e) {
   std::lock_guard lock(mu_);
-  fail_locked(e);
+  return fail_locked(e);
 }
 
-void JournaledCache::fail_locked(const Error& e) {
+Error JournaledCache::fail_locked(const Error& e) {
   if (!failure_) {
     failure_ = e;
     log::error("journal cache stopped accepting writes (reads still work): {}", e.message);
@@ -94,6 +94,7 @@ void JournaledCache::fail_locked(const Error& e) {
   changed_cv_.notify_all();
   flusher_cv_.notify_all();
   for (Request* r : queue_) r->cv.notify_all();
+  return failure_error();
 }
 
 JournaledCache::Usage JournaledCache::usage() const {
@@ -254,8 +255,8 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
     lock.unlock();
     Status st = sync_journal();
     lock.lock();
-    if (!st.ok()) fail_locked(st.error());  // never retried: the pages may be lost
-    return st;
+    if (!st.ok()) return fail_locked(st.error());  // never retried: the pages may be lost
+    return {};
   }
 
   const uint64_t row_bytes = g_.row_data_bytes();
@@ -355,9 +356,9 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
   }
   // The flusher looks at ages on its own tick; it is woken only for pressure.
   if (memory_pressure() || journal_pressure()) flusher_cv_.notify_one();
-  if (!st.ok() && st.error().kind != ErrorKind::kInvalid) fail_locked(st.error());
   counters_.write_batches.fetch_add(1, std::memory_order_relaxed);
   counters_.writes_batched.fetch_add(batch.size(), std::memory_order_relaxed);
+  if (!st.ok() && st.error().kind != ErrorKind::kInvalid) return fail_locked(st.error());
   return st;
 }
 
@@ -479,10 +480,7 @@ Status JournaledCache::drain() {
         stripes = take_for_flush(req);
       }
       if (stripes.empty()) return {};
-      if (Status st = flush(stripes); !st.ok()) {
-        fail(st.error());
-        return st;
-      }
+      if (Status st = flush(stripes); !st.ok()) return fail(st.error());
     }
   }
   std::unique_lock lock(mu_);

@@ -108,8 +108,11 @@ class JournaledCache {
   Status append_data(std::vector<Request*>& batch, bool sync);
   Status append_batch(std::vector<Request*>& batch);
   Status wait_written_out(const Request& r);
-  void fail(const Error& e);
-  void fail_locked(const Error& e);  // under mu_
+  // Record the first failure (writes stop for good) and return what the
+  // caller replies: EIO with the cause, whatever the device said (a journal's
+  // ENOSPC is not the user's full file system).
+  Error fail(const Error& e);
+  Error fail_locked(const Error& e);  // under mu_
   Error failure_error() const;
 
   // Under mu_: the pool is over 75 % full or a writer waits for pages; the

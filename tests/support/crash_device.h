@@ -7,10 +7,12 @@
 // recovery under test.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -19,7 +21,15 @@
 namespace r5::test {
 
 using Page = std::array<std::byte, 4096>;
-using Image = std::map<uint64_t, Page>;  // page index -> content; absent pages read as zeros
+// Page index -> content; absent pages read as zeros. Pages are shared and
+// never changed in place (a write replaces them), so copying an image, which
+// the crash suite does for every state, copies no page.
+using Image = std::map<uint64_t, std::shared_ptr<const Page>>;
+
+inline bool same_content(const Image& a, const Image& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const auto& x, const auto& y) { return x.first == y.first && *x.second == *y.second; });
+}
 
 inline Status image_read(const Image& img, uint64_t size, const std::string& name, uint64_t offset, std::span<std::byte> buf) {
   if (offset % 4096 || buf.size() % 4096 || offset + buf.size() > size)
@@ -29,13 +39,17 @@ inline Status image_read(const Image& img, uint64_t size, const std::string& nam
     if (it == img.end())
       std::memset(buf.data() + i, 0, 4096);
     else
-      std::memcpy(buf.data() + i, it->second.data(), 4096);
+      std::memcpy(buf.data() + i, it->second->data(), 4096);
   }
   return {};
 }
 
 inline void image_write(Image& img, uint64_t offset, std::span<const std::byte> buf) {
-  for (size_t i = 0; i < buf.size(); i += 4096) std::memcpy(img[(offset + i) / 4096].data(), buf.data() + i, 4096);
+  for (size_t i = 0; i < buf.size(); i += 4096) {
+    auto page = std::make_shared<Page>();
+    std::memcpy(page->data(), buf.data() + i, 4096);
+    img[(offset + i) / 4096] = std::move(page);
+  }
 }
 
 struct CrashLog {
@@ -130,8 +144,10 @@ inline Image crash_image(const CrashLog& log, uint32_t id, size_t t, const std::
     if (torn && torn->op == i) {
       const size_t bytes = std::min(op.data.size(), torn->sectors * 512);
       for (size_t b = 0; b < bytes; b += 512) {
-        Page& page = img[(op.offset + b) / 4096];
-        std::memcpy(page.data() + (op.offset + b) % 4096, op.data.data() + b, 512);
+        std::shared_ptr<const Page>& slot = img[(op.offset + b) / 4096];
+        auto page = slot ? std::make_shared<Page>(*slot) : std::make_shared<Page>();
+        std::memcpy(page->data() + (op.offset + b) % 4096, op.data.data() + b, 512);
+        slot = std::move(page);
       }
       continue;
     }
