@@ -28,6 +28,7 @@ struct JournaledCache::Request {
   std::span<const std::byte> data;  // empty: an fsync
   bool sync = false;
   bool done = false;
+  bool dequeued = false;  // in a leader's batch; done when the batch's sync (if any) returns
   Status status;
   uint64_t floor = 0;  // no record of this write has a lower sequence
   std::condition_variable cv;
@@ -175,7 +176,8 @@ Status JournaledCache::commit(Request& r) {
   std::unique_lock lock(mu_);
   if (failure_) return failure_error();
   queue_.push_back(&r);
-  while (!r.done && queue_.front() != &r) r.cv.wait(lock);
+  while (!r.done && !r.dequeued && queue_.front() != &r) r.cv.wait(lock);
+  while (!r.done && r.dequeued) r.cv.wait(lock);  // committed by a leader, which is syncing
   if (r.done) return r.status;
 
   // This writer leads: it commits a batch from the front of the queue.
@@ -187,13 +189,26 @@ Status JournaledCache::commit(Request& r) {
     pages += q->pages();
   }
   Status st = lead(batch, lock);
+  bool sync = false;
   for (Request* q : batch) {
     queue_.pop_front();
+    q->dequeued = true;
+    sync |= q->sync;
+  }
+  // The next leader appends while this batch's fdatasync runs: a sync never
+  // holds up the queue, and concurrent syncs share one fdatasync.
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  if (st.ok() && sync) {
+    lock.unlock();
+    st = sync_journal();
+    lock.lock();
+    if (!st.ok()) st = fail_locked(st.error());  // never retried: the pages may be lost
+  }
+  for (Request* q : batch) {
     q->status = st;
     q->done = true;
     if (q != &r) q->cv.notify_one();
   }
-  if (!queue_.empty()) queue_.front()->cv.notify_one();
   return st;
 }
 
@@ -245,19 +260,9 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
 }
 
 Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock) {
-  bool sync = false;
   size_t pages = 0;
-  for (Request* q : batch) {
-    sync |= q->sync;
-    pages += q->pages();
-  }
-  if (pages == 0) {  // fsyncs only: what was appended before them is synced
-    lock.unlock();
-    Status st = sync_journal();
-    lock.lock();
-    if (!st.ok()) return fail_locked(st.error());  // never retried: the pages may be lost
-    return {};
-  }
+  for (Request* q : batch) pages += q->pages();
+  if (pages == 0) return {};  // fsyncs only: commit() syncs what was appended before them
 
   const uint64_t row_bytes = g_.row_data_bytes();
   const uint32_t cp = cache_.chunk_pages();
@@ -347,7 +352,7 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
     }
     last_write_ = now;
     lock.unlock();
-    st = append_data(batch, sync);
+    st = append_batch(batch);
     lock.lock();
   }
   for (uint64_t row : rows) {
@@ -360,11 +365,6 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
   counters_.writes_batched.fetch_add(batch.size(), std::memory_order_relaxed);
   if (!st.ok() && st.error().kind != ErrorKind::kInvalid) return fail_locked(st.error());
   return st;
-}
-
-Status JournaledCache::append_data(std::vector<Request*>& batch, bool sync) {
-  R5_TRY(append_batch(batch));
-  return sync ? sync_journal() : Status{};
 }
 
 Status JournaledCache::append_batch(std::vector<Request*>& batch) {

@@ -7,9 +7,11 @@
 //
 // Group commit (LevelDB's writer queue): writers and fsyncs queue up; the one
 // at the front leads, applies the queued writes to the pool in queue order,
-// appends them as one or more records and, if any asked for it, fdatasyncs
-// the journal once for all of them. Pool order is log order, so a reply never
-// overtakes the journal write of an earlier write.
+// appends them as one or more records, hands the front to the next leader
+// and, if any asked for it, fdatasyncs the journal once for all of them
+// (concurrent syncs share one fdatasync, and the next batch is appended
+// meanwhile). Pool order is log order, so a reply never overtakes the
+// journal write of an earlier write.
 //
 // Journal space: every dirty stripe holds back the blocks its parity record
 // and its share of a stripe-done record will need, so the flusher can always
@@ -105,7 +107,6 @@ class JournaledCache {
   Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
   Status wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, uint64_t record_blocks,
                        std::unordered_map<uint64_t, uint64_t>& new_reserve, std::unique_lock<std::mutex>& lock);
-  Status append_data(std::vector<Request*>& batch, bool sync);
   Status append_batch(std::vector<Request*>& batch);
   Status wait_written_out(const Request& r);
   // Record the first failure (writes stop for good) and return what the
