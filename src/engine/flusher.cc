@@ -146,7 +146,9 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
     for (uint32_t r = d; r < roles; ++r) w.extents.push_back({r, s.lo * uint32_t(kPageSize), s.hi * uint32_t(kPageSize)});
   }
 
-  // Parity into the log, durably, before any member write.
+  // Parity into the log, and the log durable, before any member write. A full
+  // stripe needs no parity record: the log holds all its data, so replay
+  // takes it back into the cache and writes it out whole again.
   {
     std::lock_guard jl(journal_mu_);
     const uint64_t seed = writer_.superblock().seed();
@@ -154,6 +156,7 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
     std::vector<const std::byte*> payload;
     for (size_t i = 0; i < stripes.size(); ++i) {
       const cache::Stripe& s = *stripes[i];
+      if (s.full()) continue;
       format::ParityEntry e;
       e.row = s.row;
       e.column_offset = s.lo * uint32_t(kPageSize);
