@@ -2,7 +2,7 @@
 // cache and array over CrashDevices, then, for a crash before
 // every device operation, rebuild what the devices may hold (their synced
 // writes plus every subset of the unsynced ones, or 64 random subsets when
-// more than 8 are pending, plus torn variants), recover in-process, and check
+// more than 10 are pending, plus torn variants), recover in-process, and check
 // DESIGN §4's invariants:
 //   I1 every write completed before a completed fsync (or drain) reads back;
 //   I2 every block reads its old or a newer written content, never garbage;
@@ -329,7 +329,7 @@ void check_crash_states(const Geo& geo, const Live& live, bool skip_repair, cons
       for (size_t i : test::pending_writes(live.log, dev, t)) pending.push_back(i);
     // Subsets of the pending writes (bit i: keep pending[i]), then torn variants.
     std::vector<std::vector<bool>> subsets;
-    if (pending.size() <= 8 && !points) {
+    if (pending.size() <= 10 && !points) {
       for (uint32_t m = 0; m < (1u << pending.size()); ++m) {
         std::vector<bool> keep(pending.size());
         for (size_t i = 0; i < pending.size(); ++i) keep[i] = (m >> i) & 1;
