@@ -196,6 +196,12 @@ Result<MetaBlock> decode_meta_block(std::span<const std::byte, kJournalBlock> in
     const uint16_t type = get_le16(e);
     const uint16_t small = get_le16(e + 2);
     const uint32_t n = get_le32(e + 4);
+    // Data and parity headers are longer than those 8 bytes; the rest of the
+    // header may lie past the used bytes, even past the block.
+    const size_t header = type == uint16_t(EntryType::kData)     ? kDataHeader
+                          : type == uint16_t(EntryType::kParity) ? kParityHeader
+                                                                 : kDoneHeader;
+    if (!need(header)) return corruption(fmt::format("metadata block: entry {} of {} past the used bytes", i, count));
     if (type == uint16_t(EntryType::kData)) {
       DataEntry d;
       d.array_offset = get_le64(e + 8);

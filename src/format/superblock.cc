@@ -84,6 +84,9 @@ Result<MemberSuperblock> decode_member_superblock(std::span<const std::byte, kSu
   const char* name = reinterpret_cast<const char*>(p + sb::kName);
   s.name.assign(name, strnlen(name, kNameMax));
   if (s.name.size() == kNameMax) return corruption("member superblock: array name is not terminated");
+  // NUL-padded: bytes hidden behind the NUL would not survive a rewrite.
+  if (!std::all_of(p + sb::kName + s.name.size(), p + sb::kReserved, [](std::byte b) { return b == std::byte{0}; }))
+    return corruption("member superblock: array name has non-zero bytes after its end");
 
   geometry::Geometry g = s.geometry();
   if (Status st = g.validate(); !st.ok()) return corruption("member superblock: " + st.error().message);

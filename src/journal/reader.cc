@@ -84,7 +84,8 @@ Result<format::JournalSuperblock> read_superblock(io::Device& device) {
     if (!best || sb->generation > best->generation) best = *sb;
   }
   if (!best) return first_error->with_context(device.name());
-  if (best->block_count * kJournalBlock > device.size())
+  // Divided, not multiplied: a huge block count must not wrap into range.
+  if (best->block_count > device.size() / kJournalBlock)
     return corruption(fmt::format("{}: journal superblock says {} blocks, the device holds {}", device.name(),
                                   best->block_count, device.size() / kJournalBlock));
   return *best;
