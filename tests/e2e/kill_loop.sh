@@ -5,8 +5,8 @@
 # array is mounted again (journal replay) and every block must hold the last
 # write an fdatasync covered or a later one, never an older write or garbage
 # (tests/e2e/kill_writer.py). Write-back and write-through take turns, on
-# RAID5 and RAID6. KILL_CYCLES (default 4) cycles; the long form is
-# KILL_CYCLES=100.
+# RAID5 and RAID6. KILL_CYCLES cycles per level (default 4, so 8 in CI); the
+# long form is KILL_CYCLES=50 (100 cycles).
 source "$(dirname "$0")/lib.sh"
 require_root_fuse
 
