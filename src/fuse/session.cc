@@ -51,6 +51,11 @@ Status serve(engine::Engine& engine, const std::string& mountpoint, const MountO
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(int(argv.size()), argv.data());
+  // fuse_session_new() replaces the argument vector with a heap copy.
+  struct FreeArgs {
+    fuse_args* args;
+    ~FreeArgs() { fuse_opt_free_args(args); }
+  } free_args{&args};
 
   const fuse_lowlevel_ops ops = make_operations();
   std::unique_ptr<fuse_session, SessionDeleter> se(fuse_session_new(&args, &ops, sizeof ops, &state));
