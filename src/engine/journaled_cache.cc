@@ -417,10 +417,16 @@ Status JournaledCache::sync_journal() {
   if (synced_.load(std::memory_order_acquire) >= target) return {};
   std::lock_guard sl(sync_mu_);
   if (synced_.load(std::memory_order_acquire) >= target) return {};  // a sync that started after our writes covered them
+  // After a failed fdatasync the kernel may have dropped the dirty pages and
+  // cleared the error: a second fdatasync could succeed with data lost.
+  if (sync_failed_) return io_error(EIO, fmt::format("{}: an earlier fdatasync failed", journal_dev_->name()));
   const uint64_t covered = written_.load(std::memory_order_acquire);
   const uint64_t covered_sequence = next_sequence_.load(std::memory_order_acquire);
   counters_.journal_syncs.fetch_add(1, std::memory_order_relaxed);
-  R5_TRY(journal_dev_->sync());
+  if (Status st = journal_dev_->sync(); !st.ok()) {
+    sync_failed_ = true;
+    return st;
+  }
   synced_.store(covered, std::memory_order_release);
   synced_sequence_.store(std::max(synced_sequence_.load(), covered_sequence), std::memory_order_release);
   return {};

@@ -171,6 +171,7 @@ class JournaledCache {
   std::atomic<uint64_t> written_{0}, synced_{0};
   std::atomic<uint64_t> synced_sequence_{0};  // records below it are durable (sync_mu_ orders updates)
   std::mutex sync_mu_;  // one fdatasync at a time; taken without the others
+  bool sync_failed_ = false;  // under sync_mu_: a failed fdatasync is never retried
   // Copies of writer_ state readable under mu_ alone.
   std::atomic<uint64_t> journal_free_{0}, next_sequence_{0};
 
