@@ -52,11 +52,12 @@ def save_json(path, obj):
 def cmd_write(a):
     next_seq, _ = load_state(a.state, a.blocks)
     rng = random.Random(a.seed)
-    fd = os.open(a.img, os.O_WRONLY | os.O_DIRECT)
     buf = mmap.mmap(-1, 16 * BLOCK)  # page aligned, as O_DIRECT needs
     issued, durable, seq = [], next_seq - 1, next_seq
     error = ""
     try:
+        # The kill may come before the open: then nothing was written.
+        fd = os.open(a.img, os.O_WRONLY | os.O_DIRECT)
         while True:
             for _ in range(rng.randint(1, 8)):
                 n = rng.randint(1, 16)
