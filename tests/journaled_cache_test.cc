@@ -344,6 +344,22 @@ TEST_CASE("member failure during a flush: the stripe completes degraded") {
   check_reads(*r.cache, model);
 }
 
+// DESIGN: a full stripe's flush logs no parity (the log holds all its data),
+// a partial stripe's logs its parity window.
+TEST_CASE("flushing a full stripe logs no parity; a partial one logs its parity window") {
+  Rig r(5, 5, 16384, 16, 1024);
+  REQUIRE(r.open(small_cache()).ok());
+  const uint64_t row = r.sb.geometry().row_data_bytes();
+  auto logged_by_drain = [&](uint64_t offset, size_t len) {
+    REQUIRE(r.cache->write(offset, std::vector<std::byte>(len, std::byte{7})).ok());
+    const uint64_t before = r.cache->counters().journal_bytes.load();
+    REQUIRE(r.cache->drain().ok());
+    return (r.cache->counters().journal_bytes.load() - before) / 4096;
+  };
+  CHECK(logged_by_drain(0, row) == 1);            // the stripe-done record alone
+  CHECK(logged_by_drain(2 * row, 4096) == 1 + 2);  // a parity record (metadata + P) and the done record
+}
+
 TEST_CASE("open refuses a journal of another array, one too small, and mid-log damage without force") {
   SUBCASE("another array") {
     Rig r(5, 5, 16384, 16, 1024);
