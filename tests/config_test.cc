@@ -123,6 +123,8 @@ TEST_CASE("defaults of every optional key") {
   CHECK(c.cache.memory == 256ull << 20);
   CHECK(c.cache.max_age == 10s);
   CHECK(c.mount.image == "array.img");
+  CHECK(c.mount.control == "/run/r5cfs/t.sock");
+  CHECK(c.array.sync_speed_max == 200ull << 20);
 }
 
 TEST_CASE("every key set") {
@@ -135,6 +137,7 @@ layout = "left-symmetric"
 chunk_size = "64KiB"
 member_size = "1GiB"
 members = ["/dev/disk/a", "b", "c", "d", "e", "f"]
+sync_speed_max = "50MiB"
 
 [journal]
 path = "/ssd/journal"
@@ -149,6 +152,7 @@ max_age = "500ms"
 
 [mount]
 image = "disk.raw"
+control = "run/big.sock"
 )");
   CHECK(c.array.name == "Big.array_2-x");
   CHECK(c.array.level == 6);
@@ -166,6 +170,8 @@ image = "disk.raw"
   CHECK(c.cache.memory == 1ull << 30);
   CHECK(c.cache.max_age == 500ms);
   CHECK(c.mount.image == "disk.raw");
+  CHECK(c.mount.control == "/etc/r5/run/big.sock");
+  CHECK(c.array.sync_speed_max == 50ull << 20);
 }
 
 TEST_CASE("inline tables and dotted keys are the same config") {
@@ -253,19 +259,19 @@ TEST_CASE("relative paths resolve against the config file's folder") {
 
 TEST_CASE("unknown keys and tables") {
   CHECK(error_of(add("array", "foo = 1")) ==
-        "conf/t.toml: unknown key 'array.foo', expected one of: name, level, layout, chunk_size, member_size, members");
+        "conf/t.toml: unknown key 'array.foo', expected one of: name, level, layout, chunk_size, member_size, members, sync_speed_max");
   CHECK(error_of(add("journal", "foo = 1")) ==
         "conf/t.toml: unknown key 'journal.foo', expected one of: path, size, mode, sync, drain_on_unmount");
   CHECK(error_of(add("cache", "foo = 1")) == "conf/t.toml: unknown key 'cache.foo', expected one of: memory, max_age");
-  CHECK(error_of(add("mount", "foo = 1")) == "conf/t.toml: unknown key 'mount.foo', expected one of: image");
+  CHECK(error_of(add("mount", "foo = 1")) == "conf/t.toml: unknown key 'mount.foo', expected one of: image, control");
   CHECK(error_of(add("mounts", "image = \"a\"")) ==
         "conf/t.toml: unknown table 'mounts', expected one of the tables [array] [journal] [cache] [mount]");
   CHECK(error_of("verbose = true\n" + kMinimal) ==
         "conf/t.toml: unknown key 'verbose', expected one of the tables [array] [journal] [cache] [mount]");
   // A typo is reported as a typo, not as the key it should have been.
-  CHECK(error_of(with(kMinimal, "level = 5", "levle = 5")) == "conf/t.toml: unknown key 'array.levle', expected one of: name, level, layout, chunk_size, member_size, members");
-  CHECK(error_of(add("array", "[array.sub]\nx = 1")) == "conf/t.toml: unknown key 'array.sub', expected one of: name, level, layout, chunk_size, member_size, members");
-  CHECK(error_of(add("array", "\"a\\nb\" = 1")) == "conf/t.toml: unknown key 'array.a\\nb', expected one of: name, level, layout, chunk_size, member_size, members");
+  CHECK(error_of(with(kMinimal, "level = 5", "levle = 5")) == "conf/t.toml: unknown key 'array.levle', expected one of: name, level, layout, chunk_size, member_size, members, sync_speed_max");
+  CHECK(error_of(add("array", "[array.sub]\nx = 1")) == "conf/t.toml: unknown key 'array.sub', expected one of: name, level, layout, chunk_size, member_size, members, sync_speed_max");
+  CHECK(error_of(add("array", "\"a\\nb\" = 1")) == "conf/t.toml: unknown key 'array.a\\nb', expected one of: name, level, layout, chunk_size, member_size, members, sync_speed_max");
   CHECK(error_of(kMinimal + "[[cache]]\nmemory = 1\n") == "conf/t.toml: cache: found an array, expected a table");
   CHECK(error_of("mount = 5\n" + kMinimal) == "conf/t.toml: mount: found integer 5, expected a table");
 }
@@ -624,6 +630,21 @@ TEST_CASE("mount.image") {
         "conf/t.toml: mount.image: found \"a\\u0000b\", " + kPlain);
   CHECK(error_of(add("mount", "image = \"" + repeat('i', 256) + "\"")) ==
         "conf/t.toml: mount.image: found \"" + repeat('i', 256) + "\", expected a file name of at most 255 bytes");
+}
+
+TEST_CASE("mount.control") {
+  CHECK(parse_ok(add("mount", "control = \"/tmp/x.sock\"")).mount.control == "/tmp/x.sock");
+  const std::string long_path = "/" + repeat('s', 107);
+  CHECK(error_of(add("mount", "control = \"" + long_path + "\"")) ==
+        "conf/t.toml: mount.control: \"" + long_path + "\" is longer than 107 bytes, the limit of a UNIX socket path");
+  CHECK(error_of(add("mount", "control = 5")) == "conf/t.toml: mount.control: found integer 5, expected a string");
+}
+
+TEST_CASE("array.sync_speed_max") {
+  CHECK(parse_ok(add("array", "sync_speed_max = 0")).array.sync_speed_max == 0);
+  CHECK(parse_ok(add("array", "sync_speed_max = \"1GiB\"")).array.sync_speed_max == 1ull << 30);
+  CHECK(error_of(add("array", "sync_speed_max = \"fast\"")).find("array.sync_speed_max: found \"fast\", expected a size") !=
+        std::string::npos);
 }
 
 TEST_CASE("TOML syntax errors carry line and column") {

@@ -374,3 +374,78 @@ TEST_CASE("reconstruct is safe from several threads at once") {
   for (auto& th : threads) th.join();
   for (int t = 0; t < kThreads; t++) CHECK(failures[t] == 0);
 }
+
+namespace {
+
+// XORs a random nonzero byte into `count` random positions of block b;
+// equal position seeds pick the same positions.
+void corrupt(Row& r, unsigned b, uint64_t position_seed, uint64_t value_seed, int count) {
+  std::mt19937_64 pos(position_seed), val(value_seed);
+  for (int i = 0; i < count; i++) r.blocks[b][pos() % r.len] ^= std::byte(1 + val() % 255);
+}
+
+}  // namespace
+
+TEST_CASE("locate_corruption names the one corrupt block of a RAID6 row") {
+  std::mt19937_64 rng(0x5eed0008);
+  for (size_t len : kLengths)
+    for (unsigned k : {2u, 3u, 4u, 6u, 13u}) {
+      Row r(k, 2, len);
+      r.fill_random(rng, 0, k);
+      compute(r.data(), r.p(), r.q(), len);
+      CHECK(locate_corruption(2, r.all(), len) == std::nullopt);  // nothing to locate
+      for (unsigned b = 0; b < k + 2; b++)
+        for (int count : {1, 40, int(len)}) {  // one byte, scattered bytes, most of the block
+          CAPTURE(len);
+          CAPTURE(k);
+          CAPTURE(b);
+          CAPTURE(count);
+          const auto original = r.copy(b);
+          corrupt(r, b, rng(), rng(), count);
+          CHECK(locate_corruption(2, r.all(), len) == b);
+          std::memcpy(r.blocks[b], original.data(), len);
+        }
+      CHECK(verify(2, r.all(), len));
+    }
+}
+
+TEST_CASE("locate_corruption gives up when two blocks are wrong") {
+  std::mt19937_64 rng(0x5eed0009);
+  for (unsigned k : {2u, 4u, 7u}) {
+    const size_t len = 8192;
+    Row r(k, 2, len);
+    r.fill_random(rng, 0, k);
+    compute(r.data(), r.p(), r.q(), len);
+    for (unsigned a = 0; a < k + 2; a++)
+      for (unsigned b = a + 1; b < k + 2; b++)
+        for (bool same_bytes : {true, false}) {
+          CAPTURE(k);
+          CAPTURE(a);
+          CAPTURE(b);
+          CAPTURE(same_bytes);
+          const auto old_a = r.copy(a), old_b = r.copy(b);
+          // Same bytes with different errors: identical errors in two data
+          // blocks would cancel in P and look exactly like a bad Q.
+          const uint64_t seed = rng();
+          corrupt(r, a, seed, rng(), 16);
+          corrupt(r, b, same_bytes ? seed : seed + 1, rng(), 16);
+          CHECK(locate_corruption(2, r.all(), len) == std::nullopt);
+          std::memcpy(r.blocks[a], old_a.data(), len);
+          std::memcpy(r.blocks[b], old_b.data(), len);
+        }
+  }
+}
+
+TEST_CASE("locate_corruption cannot locate with RAID5's single parity") {
+  std::mt19937_64 rng(0x5eed000a);
+  Row r(4, 1, 4096);
+  r.fill_random(rng, 0, 4);
+  compute(r.data(), r.p(), nullptr, 4096);
+  for (unsigned b = 0; b < 5; b++) {
+    const auto original = r.copy(b);
+    corrupt(r, b, rng(), rng(), 8);
+    REQUIRE_FALSE(verify(1, r.all(), 4096));
+    CHECK(locate_corruption(1, r.all(), 4096) == std::nullopt);
+    std::memcpy(r.blocks[b], original.data(), 4096);
+  }
+}

@@ -37,6 +37,8 @@ class MemberSet {
   io::Device* device(uint32_t slot) const {
     return (failed_mask() >> slot) & 1 ? nullptr : slots_[slot].device.get();
   }
+  // Whether the member was found at assembly (a failed member may still be present).
+  bool present(uint32_t slot) const { return slots_[slot].device != nullptr; }
   uint64_t failed_mask() const { return failed_mask_.load(std::memory_order_acquire); }
   uint32_t failed_count() const;
   // False once more members failed than parity can cover: all I/O fails.

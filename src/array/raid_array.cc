@@ -396,45 +396,4 @@ Status RaidArray::write_rows(std::span<const RowWrite> rows) {
   return {};
 }
 
-Status RaidArray::resync_row(uint64_t row) {
-  const geometry::Geometry& g = members_->geometry();
-  std::unique_lock lock(row_locks_[row % kLockCount]);
-  if (members_->failed_mask() != 0) return {};
-  const uint32_t d = g.data_count(), pc = g.parity_count(), roles = d + pc;
-  const size_t len = g.chunk_size;
-  const geometry::RowMap map = geometry::map_row(g, row);
-  // Blocks by role, then freshly computed P and Q after them.
-  thread_local AlignedBuffer scratch;
-  scratch.reserve(size_t(roles + pc) * len);
-  std::byte* block[geometry::kMaxMembers + 2];
-  std::vector<io::IoOp> ops;
-  std::vector<uint32_t> slots;
-  for (uint32_t r = 0; r < roles + pc; ++r) block[r] = scratch.data() + size_t(r) * len;
-  for (uint32_t r = 0; r < roles; ++r) {
-    uint32_t m = r < d ? map.data[r] : r == d ? map.p : map.q;
-    io::Device* dev = members_->device(m);
-    if (dev == nullptr) return {};
-    ops.push_back(io::IoOp::read(dev, members_->data_offset() + row * len, block[r], len));
-    slots.push_back(m);
-  }
-  io::run_batch(ops);
-  if (fail_members(ops, slots)) return {};  // degraded now: nothing left to compare
-  counters_.resync_rows_checked.fetch_add(1, std::memory_order_relaxed);
-  parity::compute({block, d}, block[roles], pc == 2 ? block[roles + 1] : nullptr, len);
-  if (std::memcmp(block[d], block[roles], size_t(pc) * len) == 0) return {};
-  counters_.resync_rows_repaired.fetch_add(1, std::memory_order_relaxed);
-  ops.clear();
-  slots.clear();
-  for (uint32_t r = d; r < roles; ++r) {
-    uint32_t m = r == d ? map.p : map.q;
-    io::Device* dev = members_->device(m);
-    if (dev == nullptr) continue;
-    ops.push_back(io::IoOp::write(dev, members_->data_offset() + row * len, block[roles + (r - d)], len));
-    slots.push_back(m);
-  }
-  io::run_batch(ops);
-  fail_members(ops, slots);
-  return members_->usable() ? Status{} : io_error(EIO, "array has failed during resync");
-}
-
 }  // namespace r5::array

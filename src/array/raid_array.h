@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <vector>
@@ -29,6 +30,7 @@ struct ArrayCounters {
   std::atomic<uint64_t> degraded_reads{0};
   std::atomic<uint64_t> member_bytes_read{0}, member_bytes_written{0};
   std::atomic<uint64_t> resync_rows_checked{0}, resync_rows_repaired{0};
+  std::atomic<uint64_t> scrub_rows_checked{0}, scrub_mismatches{0}, scrub_repaired{0};
 };
 
 // Blocks of one row as the flusher or the journal replay computed them:
@@ -68,6 +70,20 @@ class RaidArray {
   // compare: parity then defines the missing data, so the row is left alone.
   Status resync_row(uint64_t row);
 
+  // Scrub of one row (raid_array_scrub.cc): reads every chunk of the row
+  // under its lock and compares parity with data. With `repair`, a mismatch
+  // is fixed: a RAID6 block that locate_corruption singles out is rebuilt
+  // from the others; otherwise (RAID5, or two bad blocks) P and Q are
+  // rewritten from the data, as md's "repair" does. An error only when the
+  // array has failed.
+  struct RowCheck {
+    bool checked = false;  // false: degraded, nothing to compare
+    bool mismatch = false;
+    bool repaired = false;
+    std::optional<uint32_t> bad_member;  // slot located as corrupt (RAID6), if any
+  };
+  Result<RowCheck> check_row(uint64_t row, bool repair);
+
   struct Job;  // one row window; defined in raid_array.cc
 
  private:
@@ -79,6 +95,11 @@ class RaidArray {
   Status execute(Op op, std::vector<Job>& jobs, std::byte* buf, bool& retry);
   // Fails the members of the failed ops; true when any op failed.
   bool fail_members(std::span<const io::IoOp> ops, std::span<const uint32_t> op_slots);
+  // What check_row and resync_row do with a mismatching row: kReport leaves
+  // it, kLocate rebuilds the block locate_corruption names (else parity),
+  // kParity trusts the data (after a crash, parity is what may be stale).
+  enum class Fix { kReport, kLocate, kParity };
+  Result<RowCheck> scrub_row(uint64_t row, Fix fix);
 
   std::unique_ptr<MemberSet> members_;
   ArrayCounters counters_;

@@ -47,10 +47,13 @@ constexpr std::chrono::milliseconds kMaxMaxAge{24 * 60 * 60 * 1000};
 // /dev/zero or a disk image forever when pointed at the wrong file.
 constexpr size_t kMaxConfigBytes = 1 << 20;
 
-constexpr std::string_view kArrayKeys[] = {"name", "level", "layout", "chunk_size", "member_size", "members"};
+constexpr std::string_view kArrayKeys[] = {"name",        "level",   "layout",        "chunk_size",
+                                           "member_size", "members", "sync_speed_max"};
 constexpr std::string_view kJournalKeys[] = {"path", "size", "mode", "sync", "drain_on_unmount"};
 constexpr std::string_view kCacheKeys[] = {"memory", "max_age"};
-constexpr std::string_view kMountKeys[] = {"image"};
+constexpr std::string_view kMountKeys[] = {"image", "control"};
+// sockaddr_un::sun_path holds 108 bytes with the terminating NUL.
+constexpr size_t kMaxSocketPathLength = 107;
 
 struct TableKeys {
   std::string_view table;
@@ -305,6 +308,10 @@ class Parser {
       a.member_size = *member_size;
     }
 
+    Field speed = field(t, "array", "sync_speed_max");
+    R5_ASSIGN_OR_RETURN(std::optional<uint64_t> speed_value, size_of(speed));
+    if (speed_value) a.sync_speed_max = *speed_value;
+
     return parse_members(t);
   }
 
@@ -427,13 +434,24 @@ class Parser {
   Status parse_mount(const toml::table& t) {
     Field image = field(t, "mount", "image");
     R5_ASSIGN_OR_RETURN(const std::string* name, string_of(image, "a string"));
-    if (!name) return {};
-    if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos ||
-        name->find('\0') != std::string::npos)
-      return found(image, "a plain file name (no '/', not \".\" or \"..\")");
-    if (name->size() > kMaxImageNameLength)
-      return found(image, fmt::format("a file name of at most {} bytes", kMaxImageNameLength));
-    config_.mount.image = *name;
+    if (name) {
+      if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos ||
+          name->find('\0') != std::string::npos)
+        return found(image, "a plain file name (no '/', not \".\" or \"..\")");
+      if (name->size() > kMaxImageNameLength)
+        return found(image, fmt::format("a file name of at most {} bytes", kMaxImageNameLength));
+      config_.mount.image = *name;
+    }
+
+    Field control = field(t, "mount", "control");
+    if (control.node) {
+      R5_ASSIGN_OR_RETURN(config_.mount.control, path_of(control));
+    } else {
+      config_.mount.control = fs::path("/run/r5cfs") / (config_.array.name + ".sock");
+    }
+    if (config_.mount.control.native().size() > kMaxSocketPathLength)
+      return fail(control.key, fmt::format("{} is longer than {} bytes, the limit of a UNIX socket path",
+                                           quote(config_.mount.control.native()), kMaxSocketPathLength));
     return {};
   }
 

@@ -28,6 +28,7 @@ struct ArrayConfig {
   uint32_t chunk_size = 512 * 1024;
   uint64_t member_size = 0;                   // 0: not given (existing files / devices keep their size)
   std::vector<std::filesystem::path> members;  // absolute, in slot order
+  uint64_t sync_speed_max = 200ull << 20;      // bytes/s of array data a check or rebuild may read; 0: no limit
 };
 
 struct JournalConfig {
@@ -45,6 +46,7 @@ struct CacheConfig {
 
 struct MountConfig {
   std::string image = "array.img";  // a plain file name, no '/'
+  std::filesystem::path control;     // the daemon's control socket; absolute (default /run/r5cfs/<name>.sock)
 };
 
 struct Config {

@@ -9,6 +9,8 @@
 
 #include "base/log.h"
 #include "config/config.h"
+#include "control/admin.h"
+#include "control/server.h"
 #include "engine/engine.h"
 #include "fuse/session.h"
 
@@ -81,6 +83,12 @@ int main(int argc, char** argv) {
     r5::log::error("{}", cfg.error().message);
     return 1;
   }
+  // Before anything touches a member: a second daemon for this array stops here.
+  auto control = r5::control::Server::bind(cfg->mount.control);
+  if (!control.ok()) {
+    r5::log::error("{}", control.error().message);
+    return 2;
+  }
   open_options.read_only = mount_options.read_only;
   auto engine = r5::engine::Engine::open(*cfg, open_options);
   if (!engine.ok()) {
@@ -88,8 +96,14 @@ int main(int argc, char** argv) {
     // A config that does not fit the members is a usage error; the rest are array problems.
     return engine.error().kind == r5::ErrorKind::kInvalid ? 1 : 2;
   }
-  r5::Status served = r5::fuse::serve(**engine, mountpoint, mount_options);
+  r5::engine::Engine& array = **engine;
+  r5::control::Server& server = **control;
+  mount_options.on_started = [&] {
+    server.start([&](const nlohmann::json& request) { return r5::control::handle_request(array, request); });
+  };
+  r5::Status served = r5::fuse::serve(array, mountpoint, mount_options);
   if (!served.ok()) r5::log::error("{}", served.error().message);
+  server.stop();  // requests in flight (a drain) finish first
   r5::Status closed = (*engine)->close(drain);
   if (!closed.ok()) {
     r5::log::error("clean shutdown failed: {}", closed.error().message);

@@ -78,14 +78,39 @@ Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg, const Op
 }
 
 Status Engine::read(uint64_t offset, std::span<std::byte> out) {
-  return cache_ ? cache_->read(offset, out) : array_->read(offset, out);
+  requests_.reads[RequestCounters::class_of(out.size())].fetch_add(1, std::memory_order_relaxed);
+  Status st = cache_ ? cache_->read(offset, out) : array_->read(offset, out);
+  if (!st.ok()) requests_.read_errors.fetch_add(1, std::memory_order_relaxed);
+  return st;
 }
 
 Status Engine::write(uint64_t offset, std::span<const std::byte> in) {
-  return cache_ ? cache_->write(offset, in) : array_->write(offset, in);
+  requests_.writes[RequestCounters::class_of(in.size())].fetch_add(1, std::memory_order_relaxed);
+  Status st = cache_ ? cache_->write(offset, in) : array_->write(offset, in);
+  if (!st.ok()) requests_.write_errors.fetch_add(1, std::memory_order_relaxed);
+  return st;
 }
 
-Status Engine::fsync() { return cache_ ? cache_->fsync() : array_->sync(); }
+Status Engine::fsync() {
+  requests_.fsyncs.fetch_add(1, std::memory_order_relaxed);
+  return cache_ ? cache_->fsync() : array_->sync();
+}
+
+Status Engine::fail_member(uint32_t slot) {
+  std::lock_guard lock(admin_mu_);
+  array::MemberSet& members = array_->members();
+  if (slot >= members.count()) return invalid(fmt::format("no member in slot {} (the array has {})", slot, members.count()));
+  if (members.read_only()) return invalid("the array is mounted read-only");
+  if (members.device(slot) == nullptr) return invalid(fmt::format("member {} (slot {}) has already failed", members.path(slot), slot));
+  if (members.failed_count() + 1 > members.geometry().parity_count())
+    return invalid(fmt::format("failing {} would fail the array: {} of {} members have failed already and RAID{} "
+                               "survives {}",
+                               members.path(slot), members.failed_count(), members.count(), cfg_.array.level,
+                               members.geometry().parity_count()));
+  return members.mark_failed(slot, "failed by the administrator (r5cfs fail)");
+}
+
+Status Engine::drain() { return cache_ ? cache_->drain() : array_->sync(); }
 
 Status Engine::write_zeros(uint64_t offset, uint64_t len) {
   constexpr size_t kStep = 1 << 20;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <span>
 #include <string>
@@ -18,6 +19,20 @@
 #include "engine/journaled_cache.h"
 
 namespace r5::engine {
+
+// Requests by size class, as the front end sent them (status).
+struct RequestCounters {
+  static constexpr size_t kClasses = 5;
+  static constexpr uint64_t kClassLimit[kClasses] = {4096, 16384, 65536, 262144, UINT64_MAX};
+  static constexpr const char* kClassName[kClasses] = {"4k", "16k", "64k", "256k", "larger"};
+  static size_t class_of(uint64_t bytes) {
+    size_t c = 0;
+    while (bytes > kClassLimit[c]) ++c;
+    return c;
+  }
+  std::atomic<uint64_t> reads[kClasses] = {}, writes[kClasses] = {};
+  std::atomic<uint64_t> fsyncs{0}, read_errors{0}, write_errors{0};
+};
 
 class Engine {
  public:
@@ -48,6 +63,14 @@ class Engine {
   Status fsync();
   // Makes [offset, offset + len) read as zeros (fallocate PUNCH_HOLE / ZERO_RANGE).
   Status write_zeros(uint64_t offset, uint64_t len);
+  const RequestCounters& request_counters() const { return requests_; }
+
+  // Administration (r5cfs(8) through the control socket).
+  // Marks a member failed, as if it had returned an I/O error; refused when
+  // the array would not survive it.
+  Status fail_member(uint32_t slot);
+  // Writes everything in the journal to the members; the log is then empty.
+  Status drain();
   // Starts background work (the parity resync after an unclean shutdown).
   // Called once the daemon has detached: no thread may cross its fork.
   void start_background();
@@ -67,6 +90,8 @@ class Engine {
   config::Config cfg_;
   std::unique_ptr<array::RaidArray> array_;
   std::unique_ptr<JournaledCache> cache_;
+  RequestCounters requests_;
+  std::mutex admin_mu_;  // one administrative change at a time (fail_member's check and act)
   bool closed_ = false;
   const bool resync_needed_;
   std::atomic<bool> resync_done_{false};

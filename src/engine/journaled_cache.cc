@@ -100,8 +100,11 @@ Error JournaledCache::fail_locked(const Error& e) {
 
 JournaledCache::Usage JournaledCache::usage() const {
   std::lock_guard lock(mu_);
-  return {cache_.size(), cache_.full_count(), pool_->used_pages(), pool_->capacity(), journal_free_.load(),
-          ring_blocks_, reserved_ / kJournalBlock};
+  std::lock_guard journal_lock(journal_mu_);
+  const format::JournalSuperblock& sb = writer_.superblock();
+  return {cache_.size(),         cache_.full_count(),      pool_->used_pages(),    pool_->capacity(),
+          journal_free_.load(),  ring_blocks_,             reserved_ / kJournalBlock,
+          sb.tail_position,      sb.tail_sequence,         writer_.head_position(), writer_.head_sequence()};
 }
 
 bool JournaledCache::memory_pressure() const {

@@ -94,6 +94,8 @@ class JournaledCache {
   struct Usage {
     size_t stripes, full_stripes, pool_pages, pool_capacity;
     uint64_t journal_free, journal_blocks, reserved;
+    // The log: oldest record still needed (as the superblock records it) and the next to write.
+    uint64_t tail_position, tail_sequence, head_position, head_sequence;
   };
   Usage usage() const;
 

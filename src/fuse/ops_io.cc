@@ -10,7 +10,9 @@ namespace r5::fuse {
 
 void op_init(void* userdata, fuse_conn_info* conn) {
   // The daemon has detached by now, so background threads are safe to start.
-  static_cast<State*>(userdata)->engine->start_background();
+  State& state = *static_cast<State*>(userdata);
+  state.engine->start_background();
+  if (state.on_started) state.on_started();
   conn->max_write = kMaxRequest;
   conn->max_readahead = kMaxRequest;
   // The page cache must not hold writes back from us: a reply means the

@@ -43,6 +43,7 @@ Status serve(engine::Engine& engine, const std::string& mountpoint, const MountO
   state.gid = getgid();
   clock_gettime(CLOCK_REALTIME, &state.mount_time);
   state.read_only = options.read_only;
+  state.on_started = options.on_started;
 
   std::string opts = fmt::format("fsname=r5cfs:{},subtype=r5cfs", engine.config().array.name);
   for (const std::string& o : options.fuse_options) opts += "," + o;

@@ -6,6 +6,7 @@
 #include <fuse_lowlevel.h>
 
 #include <ctime>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct State {
   gid_t gid = 0;
   timespec mount_time{};
   bool read_only = false;
+  std::function<void()> on_started;
 };
 
 inline State& state_of(fuse_req_t req) { return *static_cast<State*>(fuse_req_userdata(req)); }
@@ -50,6 +52,9 @@ struct MountOptions {
   bool foreground = false;
   bool read_only = false;
   std::vector<std::string> fuse_options;  // passed to the kernel mount (allow_other, nodev, ...)
+  // Called once the daemon has detached and the kernel sent INIT: start
+  // threads here (none may cross the fork of daemonizing).
+  std::function<void()> on_started;
 };
 
 // Mounts, daemonizes unless foreground, serves until unmounted or signalled,

@@ -211,4 +211,53 @@ bool verify(unsigned parity_count, std::span<std::byte* const> blocks, size_t le
   return ok;
 }
 
+std::optional<unsigned> locate_corruption(unsigned parity_count, std::span<std::byte* const> blocks, size_t len) {
+  if (parity_count != 1 && parity_count != 2) contract_violation("locate_corruption", "parity count must be 1 or 2");
+  if (blocks.size() < parity_count + 2 || blocks.size() > kMaxData + parity_count)
+    contract_violation("locate_corruption", "needs 2..64 data blocks");
+  if (len % 64 != 0) contract_violation("locate_corruption", "len must be a multiple of 64");
+  if (parity_count == 1) return std::nullopt;
+
+  const unsigned k = unsigned(blocks.size()) - 2;
+  unsigned char g[kMaxData];  // g[z] = g^z, the Q coefficient of data index z
+  for (unsigned z = 0; z < k; z++) g[z] = gf_pow2(z);
+  // Fresh P and Q of the data, a slice at a time so that no heap is needed.
+  constexpr size_t kStep = 4096;
+  alignas(64) unsigned char fresh_p[kStep], fresh_q[kStep];
+  bool p_bad = false, q_bad = false;
+  // A single bad data block z adds e to P and g^z * e to Q at each byte:
+  // the first differing byte fixes z, every later one must agree with it.
+  bool one_data_block = true;
+  std::optional<unsigned> z;
+  void* v[kMaxBlocks];
+  for (size_t off = 0; off < len; off += kStep) {
+    const size_t n = std::min(kStep, len - off);
+    for (unsigned i = 0; i < k; i++) v[i] = blocks[i] + off;
+    v[k] = fresh_p;
+    v[k + 1] = fresh_q;
+    if (pq_gen(int(k + 2), int(n), v) != 0) contract_violation("locate_corruption", "pq_gen rejected the buffers");
+    const unsigned char* p = bytes(blocks[k]) + off;
+    const unsigned char* q = bytes(blocks[k + 1]) + off;
+    for (size_t i = 0; i < n; i++) {
+      const unsigned char dp = p[i] ^ fresh_p[i], dq = q[i] ^ fresh_q[i];
+      p_bad |= dp != 0;
+      q_bad |= dq != 0;
+      if (!one_data_block || (dp == 0 && dq == 0)) continue;
+      if (dp == 0 || dq == 0) {
+        one_data_block = false;
+      } else if (z) {
+        one_data_block = gf_mul(g[*z], dp) == dq;
+      } else {
+        for (unsigned c = 0; c < k && !z; c++)
+          if (gf_mul(g[c], dp) == dq) z = c;
+        one_data_block = z.has_value();
+      }
+    }
+  }
+  if (p_bad && q_bad) return one_data_block ? z : std::nullopt;
+  if (p_bad) return k;
+  if (q_bad) return k + 1;
+  return std::nullopt;
+}
+
 }  // namespace r5::parity

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 
 #include "base/result.h"
@@ -31,5 +32,14 @@ Status reconstruct(unsigned parity_count, std::span<std::byte* const> blocks, st
 
 // True when P (and Q) of `blocks` (laid out as for reconstruct) are consistent.
 bool verify(unsigned parity_count, std::span<std::byte* const> blocks, size_t len);
+
+// For a RAID6 row (blocks laid out as for reconstruct) whose parity does not
+// verify: the index in `blocks` of the one block whose corruption explains
+// every mismatching byte (md's raid6check): P alone differs -> P; Q alone ->
+// Q; both, with Q_delta == g^z * P_delta for one data index z at every byte
+// -> z. nullopt when no single block explains it (two or more are wrong) or
+// when nothing mismatches. RAID5 (parity_count 1) always gives nullopt: P
+// says that a byte is wrong, never in which block.
+std::optional<unsigned> locate_corruption(unsigned parity_count, std::span<std::byte* const> blocks, size_t len);
 
 }  // namespace r5::parity

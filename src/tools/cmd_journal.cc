@@ -7,6 +7,8 @@
 #include "config/config.h"
 #include "journal/reader.h"
 #include "tools/commands.h"
+#include "engine/engine.h"
+#include "tools/daemon_link.h"
 
 namespace r5::tools {
 namespace {
@@ -98,6 +100,37 @@ int run_journal_inspect(const JournalArgs& args) {
     if (scan->corrupt) fmt::print("CORRUPTION:   {}\n", scan->corruption);
   }
   return scan->corrupt ? kExitArray : kExitOk;
+}
+
+}  // namespace r5::tools
+
+namespace r5::tools {
+
+int run_journal_drain(const std::string& config_path) {
+  auto cfg = load_config(config_path);
+  if (!cfg) return kExitUsage;
+  if (cfg->journal.path.empty()) {
+    fmt::print(stderr, "r5cfs: {}: journal.path is not set: this array has no journal to drain\n", cfg->file.string());
+    return kExitUsage;
+  }
+  int rc = kExitOk;
+  if (std::optional<UniqueFd> fd = connect_daemon(*cfg, rc, /*report_unmounted=*/false)) {
+    if (!request(fd->get(), {{"op", "drain"}}, rc)) return rc;
+    fmt::print("journal of array '{}' drained: everything written before is on the members\n", cfg->array.name);
+    return kExitOk;
+  }
+  if (rc != kExitNotMounted) return rc;
+  // Not mounted: assemble the array here (replaying the journal), drain and
+  // close it, holding the control socket so that nobody mounts meanwhile.
+  return with_offline_array(*cfg, [&](engine::Engine& engine) -> int {
+    if (Status st = engine.close(/*drain=*/true); !st.ok()) {
+      fmt::print(stderr, "r5cfs: draining the journal of array '{}': {}\n", cfg->array.name, st.error().message);
+      return kExitArray;
+    }
+    fmt::print("journal of array '{}' drained (offline): the members hold everything and the journal is empty\n",
+               cfg->array.name);
+    return kExitOk;
+  });
 }
 
 }  // namespace r5::tools

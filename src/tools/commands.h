@@ -1,5 +1,6 @@
 // Subcommands of the r5cfs admin tool. Each returns the process exit code:
-// 0 success, 1 usage or configuration error, 2 array or device problem.
+// 0 success, 1 usage or configuration error, 2 array or device problem,
+// 3 the array is not mounted (for commands that need its daemon).
 #pragma once
 
 #include <optional>
@@ -12,6 +13,7 @@ namespace r5::tools {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 1;
 inline constexpr int kExitArray = 2;
+inline constexpr int kExitNotMounted = 3;
 
 // Loads and validates a config; prints the error and returns nullopt on failure.
 std::optional<config::Config> load_config(const std::string& path);
@@ -33,5 +35,19 @@ struct JournalArgs {
   bool json = false;
 };
 int run_journal_inspect(const JournalArgs& args);
+int run_journal_drain(const std::string& config);
+
+struct StatusArgs {
+  std::string config;
+  bool json = false;
+  double watch = 0;  // seconds between updates; 0: print once
+};
+int run_status(const StatusArgs& args);
+
+struct MemberArgs {
+  std::string config;
+  std::string member;  // slot number or path
+};
+int run_fail(const MemberArgs& args);
 
 }  // namespace r5::tools

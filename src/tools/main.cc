@@ -44,6 +44,26 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("config", journal.config, "Array configuration file (r5cfs.toml(5))")->required();
   inspect_cmd->add_flag("--json", journal.json, "Print JSON instead of text");
 
+  std::string drain_config;
+  CLI::App* drain_cmd = journal_cmd->add_subcommand(
+      "drain", "Write everything in the journal to the members and leave it empty (online, or offline when not mounted)");
+  drain_cmd->add_option("config", drain_config, "Array configuration file (r5cfs.toml(5))")->required();
+
+  r5::tools::StatusArgs status;
+  CLI::App* status_cmd = app.add_subcommand(
+      "status", "Live state of a mounted array: members, journal fill, dirty stripes, counters, the first error");
+  status_cmd->add_option("config", status.config, "Array configuration file (r5cfs.toml(5))")->required();
+  status_cmd->add_flag("--json", status.json, "Print JSON (fields in r5cfs(8), STATUS FIELDS)");
+  status_cmd->add_option("--watch", status.watch, "Print again every SECONDS until interrupted")
+      ->expected(0, 1)
+      ->default_str("2")
+      ->check(CLI::PositiveNumber);
+
+  r5::tools::MemberArgs fail;
+  CLI::App* fail_cmd = app.add_subcommand("fail", "Mark a member of a mounted array failed (a drill, or to take a dying disk out)");
+  fail_cmd->add_option("config", fail.config, "Array configuration file (r5cfs.toml(5))")->required();
+  fail_cmd->add_option("member", fail.member, "The member: its slot number or its path")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -53,5 +73,8 @@ int main(int argc, char** argv) {
   if (*create_cmd) return r5::tools::run_create(create);
   if (*info_cmd) return r5::tools::run_info(info);
   if (*inspect_cmd) return r5::tools::run_journal_inspect(journal);
+  if (*drain_cmd) return r5::tools::run_journal_drain(drain_config);
+  if (*status_cmd) return r5::tools::run_status(status);
+  if (*fail_cmd) return r5::tools::run_fail(fail);
   return r5::tools::kExitUsage;
 }

@@ -173,6 +173,7 @@ memory = "64MiB"
 
 [mount]
 image = "array.img"
+control = "$name.sock"
 EOF
   echo "$cfg"
 }

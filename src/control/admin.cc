@@ -1,0 +1,34 @@
+#include "control/admin.h"
+
+#include "base/log.h"
+#include "control/status.h"
+
+namespace r5::control {
+
+using nlohmann::json;
+
+namespace {
+
+json done(const Status& st) {
+  if (st.ok()) return {{"ok", true}};
+  return {{"ok", false}, {"error", st.error().message}, {"exit", 2}};
+}
+
+}  // namespace
+
+json handle_request(engine::Engine& engine, const json& request) {
+  const std::string op = request.value("op", "");
+  if (op == "status") return {{"ok", true}, {"status", status_json(engine)}};
+  if (op == "fail") {
+    const uint32_t slot = request.at("slot").get<uint32_t>();
+    log::warn("control: the administrator fails member slot {}", slot);
+    return done(engine.fail_member(slot));
+  }
+  if (op == "drain") {
+    log::info("control: draining the journal");
+    return done(engine.drain());
+  }
+  return {{"ok", false}, {"error", fmt::format("unknown request '{}' (is r5cfs newer than the daemon?)", op)}, {"exit", 1}};
+}
+
+}  // namespace r5::control

@@ -1,0 +1,16 @@
+// The live state of a mounted array as one JSON object: what `r5cfs status`
+// prints, and its stable --json output (r5cfs(8), STATUS FIELDS). Fields are
+// only ever added, never renamed or removed; "version" counts additions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+
+namespace r5::control {
+
+inline constexpr int kStatusVersion = 1;
+
+nlohmann::json status_json(engine::Engine& engine);
+
+}  // namespace r5::control
