@@ -2,6 +2,7 @@
 // refused with a message saying which field.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "base/checksum.h"
@@ -60,6 +61,33 @@ TEST_CASE("member superblock round-trips every field") {
   CHECK(std::string(reinterpret_cast<const char*>(b.data()), 8) == "R5CFSMB1");
 }
 
+TEST_CASE("an interrupted check's position round-trips under its feature bit") {
+  MemberSuperblock s = sample();
+  s.check = CheckPosition{s.geometry().rows - 1, true};
+  Block b = encoded(s);
+  CHECK(get_le32(b.data() + sb::kFeatures) == kFeatureCheck);
+  auto r = decode_member_superblock(b);
+  REQUIRE(r.ok());
+  CHECK(*r == s);
+  // Without a check the fields stay zero and the bit clear.
+  Block plain = encoded(sample());
+  CHECK(get_le32(plain.data() + sb::kFeatures) == 0);
+  CHECK(std::all_of(plain.begin() + sb::kCheckNextRow, plain.begin() + sb::kReserved, [](std::byte x) { return x == std::byte{0}; }));
+
+  auto error_with = [&](size_t offset, uint64_t value, bool bit) {
+    Block c = encoded(s);
+    put_le64(c.data() + offset, value);
+    if (!bit) put_le32(c.data() + sb::kFeatures, 0);
+    reseal(c);
+    return decode_error(c);
+  };
+  CHECK(error_with(sb::kCheckNextRow, s.geometry().rows, true).find("beyond") != std::string::npos);
+  CHECK(error_with(sb::kCheckFlags, 2, true).find("check flags") != std::string::npos);
+  CHECK(error_with(sb::kCheckPad - 4, uint64_t(1) << 32, true).find("check flags") != std::string::npos);  // pad
+  // A check field set without the feature bit is a reserved byte.
+  CHECK(error_with(sb::kCheckNextRow, 5, false).find("reserved") != std::string::npos);
+}
+
 TEST_CASE("a blank block is 'not found', a damaged one is corruption") {
   Block zero{};
   auto r = decode_member_superblock(zero);
@@ -84,6 +112,7 @@ TEST_CASE("fields are validated even under a valid checksum") {
     return decode_error(b);
   };
   CHECK(with(sb::kVersion, 2).find("version 2") != std::string::npos);
+  CHECK(with(sb::kFeatures, 2).find("feature") != std::string::npos);
   CHECK(with(sb::kFeatures, 4).find("feature") != std::string::npos);
   CHECK(with(sb::kLayout, 9).find("layout") != std::string::npos);
   CHECK(with(sb::kLevel, 4).find("level") != std::string::npos);

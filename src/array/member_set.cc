@@ -41,6 +41,12 @@ Status MemberSet::write_superblocks(format::ArrayState state) {
   return write_superblocks_locked();
 }
 
+Status MemberSet::write_check_position(std::optional<format::CheckPosition> check) {
+  std::lock_guard lock(sb_mutex_);
+  sb_.check = check;
+  return write_superblocks_locked();
+}
+
 Status MemberSet::write_superblocks_locked() {
   if (read_only_) return {};
   // A member whose superblock cannot be written is failed too; repeat until

@@ -49,6 +49,8 @@ class MemberSet {
   Status mark_failed(uint32_t slot, std::string_view reason);
   // Bumps events and writes `state` to every active member, then syncs them.
   Status write_superblocks(format::ArrayState state);
+  // Records where an interrupted parity check resumes (nullopt: none), the same way.
+  Status write_check_position(std::optional<format::CheckPosition> check);
   // The in-memory superblock (for info and status).
   format::MemberSuperblock superblock() const;
 

@@ -24,6 +24,19 @@ json handle_request(engine::Engine& engine, const json& request) {
     log::warn("control: the administrator fails member slot {}", slot);
     return done(engine.fail_member(slot));
   }
+  if (op == "check") {
+    const bool repair = request.value("repair", false), restart = request.value("restart", false);
+    Status st = engine.start_check(repair, restart);
+    // Joining a check that runs already is what a second `r5cfs check` does.
+    if (!st.ok() && st.error().kind == ErrorKind::kBusy && engine.check_progress().repair == repair)
+      return {{"ok", true}, {"attached", true}};
+    return done(st);
+  }
+  if (op == "check-progress") return {{"ok", true}, {"check", check_json(engine.check_progress())}};
+  if (op == "check-stop") {
+    engine.stop_check();
+    return {{"ok", true}, {"check", check_json(engine.check_progress())}};
+  }
   if (op == "drain") {
     log::info("control: draining the journal");
     return done(engine.drain());

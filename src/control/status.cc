@@ -90,6 +90,22 @@ json array_counters_json(const array::ArrayCounters& c) {
 
 }  // namespace
 
+json check_json(const engine::Scrubber::Progress& p) {
+  return {{"state", engine::Scrubber::state_name(p.state)},
+          {"repair", p.repair},
+          {"next_row", p.next_row},
+          {"rows", p.rows},
+          {"percent", p.rows ? 100.0 * double(p.next_row) / double(p.rows) : 0.0},
+          {"rows_checked", p.rows_checked},
+          {"mismatches", p.mismatches},
+          {"repaired", p.repaired},
+          {"mismatch_rows", p.mismatch_rows},
+          {"bytes", p.bytes},
+          {"seconds", p.seconds},
+          {"bytes_per_second", p.seconds > 0 ? double(p.bytes) / p.seconds : 0.0},
+          {"error", p.error.empty() ? json(nullptr) : json(p.error)}};
+}
+
 json status_json(engine::Engine& engine) {
   const config::Config& cfg = engine.config();
   array::RaidArray& raid = engine.array();
@@ -124,6 +140,7 @@ json status_json(engine::Engine& engine) {
        {{"pending", engine.resync_pending()},
         {"rows_checked", rc.resync_rows_checked.load()},
         {"rows_repaired", rc.resync_rows_repaired.load()}}},
+      {"check", check_json(engine.check_progress())},
       {"error", failure ? json(failure->message) : json(nullptr)},
   };
 }

@@ -12,5 +12,7 @@ namespace r5::control {
 inline constexpr int kStatusVersion = 1;
 
 nlohmann::json status_json(engine::Engine& engine);
+// The parity check's progress (the "check" field of the status).
+nlohmann::json check_json(const engine::Scrubber::Progress& p);
 
 }  // namespace r5::control

@@ -8,7 +8,10 @@
 namespace r5::engine {
 
 Engine::Engine(config::Config cfg, std::unique_ptr<array::RaidArray> array, bool resync_needed)
-    : cfg_(std::move(cfg)), array_(std::move(array)), resync_needed_(resync_needed) {}
+    : cfg_(std::move(cfg)),
+      array_(std::move(array)),
+      scrubber_(std::make_unique<Scrubber>(*array_, cfg_.array.sync_speed_max, cfg_.array.name)),
+      resync_needed_(resync_needed) {}
 
 Engine::~Engine() {
   if (Status st = close(); !st.ok()) log::error("closing the array: {}", st.error().message);
@@ -126,6 +129,18 @@ Status Engine::write_zeros(uint64_t offset, uint64_t len) {
 void Engine::start_background() {
   if (cache_) cache_->start();
   if (resync_needed_ && !resync_thread_.joinable()) resync_thread_ = std::thread([this] { resync(); });
+  const std::optional<format::CheckPosition> check = array_->members().superblock().check;
+  if (check && !array_->members().read_only() && check_progress().state == Scrubber::State::kIdle) {
+    log::info("array '{}': resuming the interrupted check at row {}", cfg_.array.name, check->next_row);
+    (void)scrubber_->start(check->repair, check->next_row);
+  }
+}
+
+Status Engine::start_check(bool repair, bool restart) {
+  if (repair && array_->members().read_only()) return invalid("the array is mounted read-only: a check cannot repair");
+  const std::optional<format::CheckPosition> check = array_->members().superblock().check;
+  const bool resume = !restart && check && check->repair == repair;
+  return scrubber_->start(repair, resume ? check->next_row : 0);
 }
 
 void Engine::resync() {
@@ -156,6 +171,7 @@ Status Engine::close(bool drain) {
   if (closed_) return {};
   closed_ = true;
   stopping_ = true;
+  scrubber_->stop();  // its position stays in the superblocks
   if (resync_thread_.joinable()) resync_thread_.join();
   if (cache_) R5_TRY(cache_->close(drain || cfg_.journal.drain_on_unmount));
   R5_TRY(array_->sync());

@@ -17,6 +17,7 @@
 #include "array/raid_array.h"
 #include "config/config.h"
 #include "engine/journaled_cache.h"
+#include "engine/scrubber.h"
 
 namespace r5::engine {
 
@@ -71,7 +72,13 @@ class Engine {
   Status fail_member(uint32_t slot);
   // Writes everything in the journal to the members; the log is then empty.
   Status drain();
-  // Starts background work (the parity resync after an unclean shutdown).
+  // The parity check (Scrubber). Without `restart` it resumes an interrupted
+  // check of the same kind where it stopped. kBusy while one runs.
+  Status start_check(bool repair, bool restart);
+  void stop_check() { scrubber_->stop(); }
+  Scrubber::Progress check_progress() const { return scrubber_->progress(); }
+  // Starts background work (the parity resync after an unclean shutdown, an
+  // interrupted parity check).
   // Called once the daemon has detached: no thread may cross its fork.
   void start_background();
   bool resync_pending() const { return resync_needed_ && !resync_done_; }
@@ -91,6 +98,7 @@ class Engine {
   std::unique_ptr<array::RaidArray> array_;
   std::unique_ptr<JournaledCache> cache_;
   RequestCounters requests_;
+  std::unique_ptr<Scrubber> scrubber_;
   std::mutex admin_mu_;  // one administrative change at a time (fail_member's check and act)
   bool closed_ = false;
   const bool resync_needed_;

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -22,9 +23,10 @@ std::string uuid_to_string(const Uuid& uuid);
 inline constexpr size_t kSuperblockSize = 4096;
 inline constexpr uint64_t kMemberMagic = 0x3142'4d53'4643'3552ull;  // "R5CFSMB1" read as LE bytes
 inline constexpr uint32_t kMemberVersion = 1;
-// Feature bits this version understands; any other set bit makes a member
-// unreadable (a newer r5cfs wrote it).
-inline constexpr uint32_t kKnownFeatures = 0;
+// Feature bits: a set bit announces fields an older r5cfs must not ignore.
+// Any bit this version does not know makes a member unreadable.
+inline constexpr uint32_t kFeatureCheck = 1;  // a parity check (r5cfs check) is under way: check_* fields valid
+inline constexpr uint32_t kKnownFeatures = kFeatureCheck;
 // Seed of the member superblock checksum (the array UUID is inside the block).
 inline constexpr uint64_t kMemberChecksumSeed = 0x7235'6366'735f'7362ull;
 // The data area starts at max(kMinDataOffset, chunk) and leaves kTailReserve
@@ -52,13 +54,24 @@ inline constexpr size_t kFailedMask = 80;    // u64, bit i = slot i failed
 inline constexpr size_t kCreateTime = 88;    // u64, unix seconds
 inline constexpr size_t kUpdateTime = 96;    // u64, unix seconds
 inline constexpr size_t kName = 104;         // kNameMax bytes, NUL padded
-inline constexpr size_t kReserved = 136;     // zero up to kChecksum
+inline constexpr size_t kCheckNextRow = 136; // u64, with kFeatureCheck: the row the check resumes at
+inline constexpr size_t kCheckFlags = 144;   // u32, with kFeatureCheck: bit 0 = repair
+inline constexpr size_t kCheckPad = 148;     // u32, zero
+inline constexpr size_t kReserved = 152;     // zero up to kChecksum
 inline constexpr size_t kChecksum = 4088;    // u64, XXH3 over [0, kChecksum)
 }  // namespace sb
-static_assert(sb::kName + kNameMax == sb::kReserved);
+static_assert(sb::kName + kNameMax == sb::kCheckNextRow);
+static_assert(sb::kCheckPad + 4 == sb::kReserved);
 static_assert(sb::kChecksum + 8 == kSuperblockSize);
 
 enum class ArrayState : uint32_t { kClean = 0, kDirty = 1 };
+
+// Where an interrupted parity check resumes (feature kFeatureCheck).
+struct CheckPosition {
+  uint64_t next_row = 0;
+  bool repair = false;
+  bool operator==(const CheckPosition&) const = default;
+};
 
 struct MemberSuperblock {
   Uuid array_uuid{};
@@ -75,6 +88,7 @@ struct MemberSuperblock {
   uint64_t failed_mask = 0;
   uint64_t create_time = 0;
   uint64_t update_time = 0;
+  std::optional<CheckPosition> check;
 
   geometry::Geometry geometry() const;
   bool operator==(const MemberSuperblock&) const = default;

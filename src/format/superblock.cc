@@ -30,7 +30,7 @@ void encode(const MemberSuperblock& s, std::span<std::byte, kSuperblockSize> out
   std::memset(p, 0, kSuperblockSize);
   put_le64(p + sb::kMagic, kMemberMagic);
   put_le32(p + sb::kVersion, kMemberVersion);
-  put_le32(p + sb::kFeatures, 0);
+  put_le32(p + sb::kFeatures, s.check ? kFeatureCheck : 0);
   std::memcpy(p + sb::kArrayUuid, s.array_uuid.data(), 16);
   put_le32(p + sb::kLevel, s.level);
   put_le32(p + sb::kLayout, uint32_t(s.layout));
@@ -45,6 +45,10 @@ void encode(const MemberSuperblock& s, std::span<std::byte, kSuperblockSize> out
   put_le64(p + sb::kCreateTime, s.create_time);
   put_le64(p + sb::kUpdateTime, s.update_time);
   std::memcpy(p + sb::kName, s.name.data(), std::min(s.name.size(), kNameMax - 1));
+  if (s.check) {
+    put_le64(p + sb::kCheckNextRow, s.check->next_row);
+    put_le32(p + sb::kCheckFlags, s.check->repair ? 1 : 0);
+  }
   put_le64(p + sb::kChecksum, checksum({p, sb::kChecksum}, kMemberChecksumSeed));
 }
 
@@ -59,7 +63,9 @@ Result<MemberSuperblock> decode_member_superblock(std::span<const std::byte, kSu
   uint32_t features = get_le32(p + sb::kFeatures);
   if (features & ~kKnownFeatures)
     return corruption(fmt::format("member superblock has unknown feature bits {:#x}", features & ~kKnownFeatures));
-  if (std::any_of(p + sb::kReserved, p + sb::kChecksum, [](std::byte b) { return b != std::byte{0}; }))
+  // Without the feature bit, the check fields are reserved bytes too.
+  const size_t reserved = (features & kFeatureCheck) ? sb::kReserved : sb::kCheckNextRow;
+  if (std::any_of(p + reserved, p + sb::kChecksum, [](std::byte b) { return b != std::byte{0}; }))
     return corruption("member superblock has non-zero reserved bytes");
 
   MemberSuperblock s;
@@ -85,7 +91,7 @@ Result<MemberSuperblock> decode_member_superblock(std::span<const std::byte, kSu
   s.name.assign(name, strnlen(name, kNameMax));
   if (s.name.size() == kNameMax) return corruption("member superblock: array name is not terminated");
   // NUL-padded: bytes hidden behind the NUL would not survive a rewrite.
-  if (!std::all_of(p + sb::kName + s.name.size(), p + sb::kReserved, [](std::byte b) { return b == std::byte{0}; }))
+  if (!std::all_of(p + sb::kName + s.name.size(), p + sb::kName + kNameMax, [](std::byte b) { return b == std::byte{0}; }))
     return corruption("member superblock: array name has non-zero bytes after its end");
 
   geometry::Geometry g = s.geometry();
@@ -98,6 +104,14 @@ Result<MemberSuperblock> decode_member_superblock(std::span<const std::byte, kSu
     return corruption(fmt::format("member superblock: bad data size {}", s.data_size));
   if (s.member_count < 64 && (s.failed_mask >> s.member_count) != 0)
     return corruption(fmt::format("member superblock: failed mask {:#x} names slots beyond {}", s.failed_mask, s.member_count));
+  if (features & kFeatureCheck) {
+    CheckPosition c{get_le64(p + sb::kCheckNextRow), get_le32(p + sb::kCheckFlags) == 1};
+    if (get_le32(p + sb::kCheckFlags) > 1 || get_le32(p + sb::kCheckPad) != 0)
+      return corruption(fmt::format("member superblock: unknown check flags {:#x}", get_le32(p + sb::kCheckFlags)));
+    if (c.next_row >= g.rows)
+      return corruption(fmt::format("member superblock: check resumes at row {}, beyond the {} rows", c.next_row, g.rows));
+    s.check = c;
+  }
   return s;
 }
 

@@ -80,6 +80,7 @@ int run_info(const InfoArgs& args) {
     j["data_size"] = sb.data_size;
     j["state"] = sb.state == format::ArrayState::kClean ? "clean" : "dirty";
     j["events"] = sb.events;
+    if (sb.check) j["check"] = {{"next_row", sb.check->next_row}, {"repair", sb.check->repair}};
     j["degraded"] = assembled->degraded();
     j["failed_slots"] = nlohmann::json::array();
     for (uint32_t s = 0; s < sb.member_count; ++s)
@@ -119,6 +120,9 @@ int run_info(const InfoArgs& args) {
     fmt::print("Data area:    offset {} bytes, size {} bytes on each member\n", assembled->sb.data_offset, assembled->sb.data_size);
     fmt::print("State:        {}{}, events {}\n", j["state"].get<std::string>(), assembled->degraded() ? ", DEGRADED" : "",
                assembled->sb.events);
+    if (const auto& c = assembled->sb.check)
+      fmt::print("Check:        interrupted at row {} of {}{}; r5cfs check resumes it\n", c->next_row,
+                 assembled->sb.geometry().rows, c->repair ? " (with repair)" : "");
   } else {
     fmt::print("Array:        does not assemble: {}\n", assembled.error().message);
   }

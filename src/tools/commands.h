@@ -50,4 +50,10 @@ struct MemberArgs {
 };
 int run_fail(const MemberArgs& args);
 
+struct CheckArgs {
+  std::string config;
+  bool repair = false, restart = false, stop = false, no_wait = false;
+};
+int run_check(const CheckArgs& args);
+
 }  // namespace r5::tools

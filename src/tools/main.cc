@@ -64,6 +64,16 @@ int main(int argc, char** argv) {
   fail_cmd->add_option("config", fail.config, "Array configuration file (r5cfs.toml(5))")->required();
   fail_cmd->add_option("member", fail.member, "The member: its slot number or its path")->required();
 
+  r5::tools::CheckArgs check;
+  CLI::App* check_cmd = app.add_subcommand(
+      "check", "Verify the parity of every row (scrub), online or offline, with progress; resumes an interrupted check");
+  check_cmd->add_option("config", check.config, "Array configuration file (r5cfs.toml(5))")->required();
+  check_cmd->add_flag("--repair", check.repair,
+                      "Rewrite wrong parity; on RAID6 a single bad block of a row is located and rebuilt");
+  check_cmd->add_flag("--restart", check.restart, "Start at the first row instead of resuming an interrupted check");
+  check_cmd->add_flag("--stop", check.stop, "Stop the check running in the daemon (it resumes at the next r5cfs check)");
+  check_cmd->add_flag("--no-wait", check.no_wait, "Start the check in the daemon and return at once");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -76,5 +86,6 @@ int main(int argc, char** argv) {
   if (*drain_cmd) return r5::tools::run_journal_drain(drain_config);
   if (*status_cmd) return r5::tools::run_status(status);
   if (*fail_cmd) return r5::tools::run_fail(fail);
+  if (*check_cmd) return r5::tools::run_check(check);
   return r5::tools::kExitUsage;
 }
