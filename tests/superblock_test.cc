@@ -88,6 +88,38 @@ TEST_CASE("an interrupted check's position round-trips under its feature bit") {
   CHECK(error_with(sb::kCheckNextRow, 5, false).find("reserved") != std::string::npos);
 }
 
+TEST_CASE("a rebuild's position round-trips under its feature bit") {
+  MemberSuperblock s = sample();
+  s.events = 40;
+  s.rebuild = RebuildPosition{2, s.geometry().rows, 33};
+  s.check = CheckPosition{7, false};
+  Block b = encoded(s);
+  CHECK(get_le32(b.data() + sb::kFeatures) == (kFeatureCheck | kFeatureRebuild));
+  auto r = decode_member_superblock(b);
+  REQUIRE(r.ok());
+  CHECK(*r == s);
+
+  auto error_with = [&](size_t offset, uint64_t value, bool wide) {
+    Block c = encoded(s);
+    if (wide)
+      put_le64(c.data() + offset, value);
+    else
+      put_le32(c.data() + offset, uint32_t(value));
+    reseal(c);
+    return decode_error(c);
+  };
+  CHECK(error_with(sb::kRebuildSlot, s.member_count, false).find("rebuild of slot") != std::string::npos);
+  CHECK(error_with(sb::kRebuildNextRow, s.geometry().rows + 1, true).find("beyond") != std::string::npos);
+  CHECK(error_with(sb::kRebuildStartEvents, 41, true).find("after this update") != std::string::npos);
+  CHECK(error_with(sb::kRebuildPad, 1, false).find("padding") != std::string::npos);
+  // Without the feature bit the rebuild fields are reserved.
+  s.rebuild.reset();
+  Block c = encoded(s);
+  put_le32(c.data() + sb::kRebuildSlot, 1);
+  reseal(c);
+  CHECK(decode_error(c).find("reserved") != std::string::npos);
+}
+
 TEST_CASE("a blank block is 'not found', a damaged one is corruption") {
   Block zero{};
   auto r = decode_member_superblock(zero);
@@ -112,7 +144,7 @@ TEST_CASE("fields are validated even under a valid checksum") {
     return decode_error(b);
   };
   CHECK(with(sb::kVersion, 2).find("version 2") != std::string::npos);
-  CHECK(with(sb::kFeatures, 2).find("feature") != std::string::npos);
+  CHECK(with(sb::kFeatures, 8).find("feature") != std::string::npos);
   CHECK(with(sb::kFeatures, 4).find("feature") != std::string::npos);
   CHECK(with(sb::kLayout, 9).find("layout") != std::string::npos);
   CHECK(with(sb::kLevel, 4).find("level") != std::string::npos);

@@ -25,8 +25,9 @@ inline constexpr uint64_t kMemberMagic = 0x3142'4d53'4643'3552ull;  // "R5CFSMB1
 inline constexpr uint32_t kMemberVersion = 1;
 // Feature bits: a set bit announces fields an older r5cfs must not ignore.
 // Any bit this version does not know makes a member unreadable.
-inline constexpr uint32_t kFeatureCheck = 1;  // a parity check (r5cfs check) is under way: check_* fields valid
-inline constexpr uint32_t kKnownFeatures = kFeatureCheck;
+inline constexpr uint32_t kFeatureCheck = 1;    // a parity check (r5cfs check) is under way: check_* fields valid
+inline constexpr uint32_t kFeatureRebuild = 2;  // a member is being rebuilt (r5cfs replace): rebuild_* fields valid
+inline constexpr uint32_t kKnownFeatures = kFeatureCheck | kFeatureRebuild;
 // Seed of the member superblock checksum (the array UUID is inside the block).
 inline constexpr uint64_t kMemberChecksumSeed = 0x7235'6366'735f'7362ull;
 // The data area starts at max(kMinDataOffset, chunk) and leaves kTailReserve
@@ -57,11 +58,16 @@ inline constexpr size_t kName = 104;         // kNameMax bytes, NUL padded
 inline constexpr size_t kCheckNextRow = 136; // u64, with kFeatureCheck: the row the check resumes at
 inline constexpr size_t kCheckFlags = 144;   // u32, with kFeatureCheck: bit 0 = repair
 inline constexpr size_t kCheckPad = 148;     // u32, zero
-inline constexpr size_t kReserved = 152;     // zero up to kChecksum
+inline constexpr size_t kRebuildNextRow = 152;     // u64, with kFeatureRebuild: rows below it are rebuilt
+inline constexpr size_t kRebuildStartEvents = 160; // u64, with kFeatureRebuild: events when the rebuild began
+inline constexpr size_t kRebuildSlot = 168;        // u32, with kFeatureRebuild: the slot being rebuilt
+inline constexpr size_t kRebuildPad = 172;         // u32, zero
+inline constexpr size_t kReserved = 176;     // zero up to kChecksum
 inline constexpr size_t kChecksum = 4088;    // u64, XXH3 over [0, kChecksum)
 }  // namespace sb
 static_assert(sb::kName + kNameMax == sb::kCheckNextRow);
-static_assert(sb::kCheckPad + 4 == sb::kReserved);
+static_assert(sb::kCheckPad + 4 == sb::kRebuildNextRow);
+static_assert(sb::kRebuildPad + 4 == sb::kReserved);
 static_assert(sb::kChecksum + 8 == kSuperblockSize);
 
 enum class ArrayState : uint32_t { kClean = 0, kDirty = 1 };
@@ -71,6 +77,17 @@ struct CheckPosition {
   uint64_t next_row = 0;
   bool repair = false;
   bool operator==(const CheckPosition&) const = default;
+};
+
+// A member being rebuilt onto a new device (feature kFeatureRebuild). The
+// slot stays in failed_mask until the rebuild completes. The new device's own
+// superblock carries events >= start_events, which tells it apart from the
+// failed device it replaces (whose events stopped before).
+struct RebuildPosition {
+  uint32_t slot = 0;
+  uint64_t next_row = 0;
+  uint64_t start_events = 0;
+  bool operator==(const RebuildPosition&) const = default;
 };
 
 struct MemberSuperblock {
@@ -89,6 +106,7 @@ struct MemberSuperblock {
   uint64_t create_time = 0;
   uint64_t update_time = 0;
   std::optional<CheckPosition> check;
+  std::optional<RebuildPosition> rebuild;
 
   geometry::Geometry geometry() const;
   bool operator==(const MemberSuperblock&) const = default;

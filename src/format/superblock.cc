@@ -30,7 +30,7 @@ void encode(const MemberSuperblock& s, std::span<std::byte, kSuperblockSize> out
   std::memset(p, 0, kSuperblockSize);
   put_le64(p + sb::kMagic, kMemberMagic);
   put_le32(p + sb::kVersion, kMemberVersion);
-  put_le32(p + sb::kFeatures, s.check ? kFeatureCheck : 0);
+  put_le32(p + sb::kFeatures, (s.check ? kFeatureCheck : 0) | (s.rebuild ? kFeatureRebuild : 0));
   std::memcpy(p + sb::kArrayUuid, s.array_uuid.data(), 16);
   put_le32(p + sb::kLevel, s.level);
   put_le32(p + sb::kLayout, uint32_t(s.layout));
@@ -49,6 +49,11 @@ void encode(const MemberSuperblock& s, std::span<std::byte, kSuperblockSize> out
     put_le64(p + sb::kCheckNextRow, s.check->next_row);
     put_le32(p + sb::kCheckFlags, s.check->repair ? 1 : 0);
   }
+  if (s.rebuild) {
+    put_le64(p + sb::kRebuildNextRow, s.rebuild->next_row);
+    put_le64(p + sb::kRebuildStartEvents, s.rebuild->start_events);
+    put_le32(p + sb::kRebuildSlot, s.rebuild->slot);
+  }
   put_le64(p + sb::kChecksum, checksum({p, sb::kChecksum}, kMemberChecksumSeed));
 }
 
@@ -63,9 +68,10 @@ Result<MemberSuperblock> decode_member_superblock(std::span<const std::byte, kSu
   uint32_t features = get_le32(p + sb::kFeatures);
   if (features & ~kKnownFeatures)
     return corruption(fmt::format("member superblock has unknown feature bits {:#x}", features & ~kKnownFeatures));
-  // Without the feature bit, the check fields are reserved bytes too.
-  const size_t reserved = (features & kFeatureCheck) ? sb::kReserved : sb::kCheckNextRow;
-  if (std::any_of(p + reserved, p + sb::kChecksum, [](std::byte b) { return b != std::byte{0}; }))
+  // Without its feature bit, a feature's fields are reserved bytes too.
+  auto zero = [&](size_t from, size_t to) { return std::all_of(p + from, p + to, [](std::byte b) { return b == std::byte{0}; }); };
+  if (!zero(sb::kReserved, sb::kChecksum) || (!(features & kFeatureCheck) && !zero(sb::kCheckNextRow, sb::kRebuildNextRow)) ||
+      (!(features & kFeatureRebuild) && !zero(sb::kRebuildNextRow, sb::kReserved)))
     return corruption("member superblock has non-zero reserved bytes");
 
   MemberSuperblock s;
@@ -111,6 +117,18 @@ Result<MemberSuperblock> decode_member_superblock(std::span<const std::byte, kSu
     if (c.next_row >= g.rows)
       return corruption(fmt::format("member superblock: check resumes at row {}, beyond the {} rows", c.next_row, g.rows));
     s.check = c;
+  }
+  if (features & kFeatureRebuild) {
+    RebuildPosition r{get_le32(p + sb::kRebuildSlot), get_le64(p + sb::kRebuildNextRow), get_le64(p + sb::kRebuildStartEvents)};
+    if (get_le32(p + sb::kRebuildPad) != 0) return corruption("member superblock: non-zero rebuild padding");
+    if (r.slot >= s.member_count)
+      return corruption(fmt::format("member superblock: rebuild of slot {}, beyond the {} members", r.slot, s.member_count));
+    if (r.next_row > g.rows)
+      return corruption(fmt::format("member superblock: rebuild at row {}, beyond the {} rows", r.next_row, g.rows));
+    if (r.start_events > s.events)
+      return corruption(fmt::format("member superblock: rebuild started at events {}, after this update ({})",
+                                    r.start_events, s.events));
+    s.rebuild = r;
   }
   return s;
 }
