@@ -21,6 +21,7 @@ std::string_view role_name(MemberRole role) {
     case MemberRole::kCorrupt: return "corrupt";
     case MemberRole::kUnreadable: return "unreadable";
     case MemberRole::kInconsistent: return "inconsistent";
+    case MemberRole::kRebuilding: return "rebuilding";
   }
   return "?";
 }
@@ -139,7 +140,18 @@ Result<Assembled> assemble(const config::Config& cfg, std::vector<ExaminedMember
                                                        m.device_size, s.data_offset + s.data_size));
       continue;
     }
-    if ((a.sb.failed_mask >> s.slot) & 1) {
+    const bool slot_failed = (a.sb.failed_mask >> s.slot) & 1;
+    if (slot_failed && a.sb.rebuild && a.sb.rebuild->slot == s.slot && s.events >= a.sb.rebuild->start_events &&
+        !a.rebuilding.device) {
+      // The new device r5cfs replace is rebuilding the slot onto (the failed
+      // device it replaces stopped at lower events).
+      a.roles[i] = MemberRole::kRebuilding;
+      a.notices.push_back(fmt::format("member {}: slot {} is being rebuilt onto it ({} of {} rows done); the rebuild resumes",
+                                      m.path, s.slot, a.sb.rebuild->next_row, a.sb.geometry().rows));
+      a.rebuilding = MemberSlot{m.path, std::move(m.device)};
+      continue;
+    }
+    if (slot_failed) {
       leave_out(MemberRole::kFailed, fmt::format("slot {} is marked failed in the newest superblocks", s.slot));
       continue;
     }

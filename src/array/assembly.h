@@ -28,7 +28,7 @@ struct ExaminedMember {
 std::vector<ExaminedMember> examine(const config::Config& cfg, bool read_only);
 
 // Role of a configured path after assembly.
-enum class MemberRole { kActive, kFailed, kMissing, kStale, kForeign, kBlank, kCorrupt, kUnreadable, kInconsistent };
+enum class MemberRole { kActive, kFailed, kMissing, kStale, kForeign, kBlank, kCorrupt, kUnreadable, kInconsistent, kRebuilding };
 std::string_view role_name(MemberRole role);
 
 struct Assembled {
@@ -36,6 +36,7 @@ struct Assembled {
   std::vector<MemberSlot> slots;    // slot order; null device = not taking part
   std::vector<MemberRole> roles;    // per configured path (config order)
   std::vector<std::string> notices; // one line each, for the log and the tools
+  MemberSlot rebuilding;            // the new device of the slot sb.rebuild names, if found
   bool degraded() const;
 };
 

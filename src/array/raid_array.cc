@@ -148,6 +148,10 @@ bool RaidArray::fail_members(std::span<const io::IoOp> ops, std::span<const uint
   bool any = false;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (ops[i].status.ok()) continue;
+    if (op_slots[i] == kRebuildOp) {
+      members_->abort_rebuild(ops[i].status.error().message);
+      continue;  // the rest of the request is unaffected: the slot was failed already
+    }
     any = true;
     (void)members_->mark_failed(op_slots[i], ops[i].status.error().message);
   }
@@ -352,6 +356,15 @@ Status RaidArray::execute(Op op, std::vector<Job>& jobs, std::byte* buf, bool& r
     for (uint32_t k = 0; k < d; ++k)
       if (j.touched(k)) write_block(j, k, round_down(j.begin[k]), round_up(j.end[k]));
     for (uint32_t r = d; r < roles; ++r) write_block(j, r, j.lo, j.hi);
+    // A row already rebuilt onto a new member must stay right there: the
+    // degraded write has the slot's whole window reconstructed.
+    if (io::Device* target = members_->rebuild_device(j.row)) {
+      for (uint32_t r = 0; r < roles; ++r) {
+        if (j.member(r, d) != members_->rebuild_slot()) continue;
+        ops.push_back(io::IoOp{target, io::IoOp::Kind::kWrite, data_offset + j.row * g.chunk_size + j.lo, j.block[r], j.len(), {}});
+        op_slots.push_back(kRebuildOp);
+      }
+    }
   }
   if (stale_plan) {
     retry = true;  // nothing was written yet: redo the request degraded
@@ -381,10 +394,15 @@ Status RaidArray::write_rows(std::span<const RowWrite> rows) {
     for (const RowWrite::Extent& e : w.extents) {
       const uint32_t m = e.role < d ? map.data[e.role] : e.role == d ? map.p : map.q;
       io::Device* dev = members_->device(m);
+      uint32_t slot = m;
+      if (dev == nullptr && m == members_->rebuild_slot()) {
+        dev = members_->rebuild_device(w.row);  // a row rebuilt already stays right on the new member
+        slot = kRebuildOp;
+      }
       if (dev == nullptr) continue;  // failed: its content follows from the others
       ops.push_back(io::IoOp::write(dev, members_->data_offset() + w.row * g.chunk_size + e.from,
                                     w.block[e.role] + (e.from - w.lo), e.to - e.from));
-      slots.push_back(m);
+      slots.push_back(slot);
     }
   }
   io::run_batch(ops);

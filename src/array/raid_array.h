@@ -30,6 +30,7 @@ struct ArrayCounters {
   std::atomic<uint64_t> degraded_reads{0};
   std::atomic<uint64_t> member_bytes_read{0}, member_bytes_written{0};
   std::atomic<uint64_t> resync_rows_checked{0}, resync_rows_repaired{0};
+  std::atomic<uint64_t> rebuilt_rows{0};
   std::atomic<uint64_t> scrub_rows_checked{0}, scrub_mismatches{0}, scrub_repaired{0};
 };
 
@@ -65,6 +66,14 @@ class RaidArray {
   Status write_rows(std::span<const RowWrite> rows);
   // fdatasync of every active member.
   Status sync();
+  // Rebuilds rows [first, first + count) of the slot MemberSet is rebuilding
+  // onto its new device, from the other members, under the row locks, and
+  // moves the rebuild position past them. kBusy when a member failed on the
+  // way (the caller retries: the rows are redone from the survivors).
+  Status rebuild_rows(uint64_t first, uint32_t count);
+  // Completes a rebuild (MemberSet::finish_rebuild) with every row locked.
+  Status finish_rebuild();
+
   // Makes P (and Q) of one row match its data, under the row lock (the
   // resync after an unclean shutdown). A degraded array has nothing to
   // compare: parity then defines the missing data, so the row is left alone.
@@ -88,6 +97,8 @@ class RaidArray {
 
  private:
   static constexpr size_t kLockCount = 1024;
+  // op_slots tag of a write to the new device of a rebuild (fail_members).
+  static constexpr uint32_t kRebuildOp = MemberSet::kNoRebuild;
   enum class Op { kRead, kWrite };
 
   Status run(Op op, uint64_t offset, std::byte* buf, size_t len);

@@ -37,6 +37,13 @@ json handle_request(engine::Engine& engine, const json& request) {
     engine.stop_check();
     return {{"ok", true}, {"check", check_json(engine.check_progress())}};
   }
+  if (op == "replace") {
+    const uint32_t slot = request.at("slot").get<uint32_t>();
+    const std::string path = request.at("path").get<std::string>();
+    log::warn("control: the administrator replaces slot {} with {}", slot, path);
+    return done(engine.start_replace(slot, path, request.value("force", false)));
+  }
+  if (op == "rebuild-progress") return {{"ok", true}, {"rebuild", rebuild_json(engine.rebuild_progress())}};
   if (op == "drain") {
     log::info("control: draining the journal");
     return done(engine.drain());

@@ -8,13 +8,21 @@ namespace {
 
 std::string_view member_state(const array::MemberSet& members, uint32_t slot) {
   if (members.device(slot) != nullptr) return "active";
+  if (members.rebuild_slot() == slot) return "rebuilding";
   return members.present(slot) ? "failed" : "missing";
 }
 
 json members_json(const array::MemberSet& members) {
   json list = json::array();
-  for (uint32_t slot = 0; slot < members.count(); ++slot)
-    list.push_back({{"slot", slot}, {"path", members.path(slot)}, {"state", member_state(members, slot)}});
+  for (uint32_t slot = 0; slot < members.count(); ++slot) {
+    json m = {{"slot", slot}, {"path", members.path(slot)}, {"state", member_state(members, slot)}};
+    if (members.rebuild_slot() == slot) {
+      m["path"] = members.rebuild_path();
+      m["replaces"] = members.path(slot);
+      m["rebuild_percent"] = 100.0 * double(members.rebuild_row()) / double(members.geometry().rows);
+    }
+    list.push_back(m);
+  }
   return list;
 }
 
@@ -93,6 +101,7 @@ json array_counters_json(const array::ArrayCounters& c) {
 json check_json(const engine::Scrubber::Progress& p) {
   return {{"state", engine::Scrubber::state_name(p.state)},
           {"repair", p.repair},
+          {"start_row", p.start_row},
           {"next_row", p.next_row},
           {"rows", p.rows},
           {"percent", p.rows ? 100.0 * double(p.next_row) / double(p.rows) : 0.0},
@@ -100,6 +109,20 @@ json check_json(const engine::Scrubber::Progress& p) {
           {"mismatches", p.mismatches},
           {"repaired", p.repaired},
           {"mismatch_rows", p.mismatch_rows},
+          {"bytes", p.bytes},
+          {"seconds", p.seconds},
+          {"bytes_per_second", p.seconds > 0 ? double(p.bytes) / p.seconds : 0.0},
+          {"error", p.error.empty() ? json(nullptr) : json(p.error)}};
+}
+
+json rebuild_json(const engine::Rebuilder::Progress& p) {
+  return {{"state", engine::Rebuilder::state_name(p.state)},
+          {"slot", p.slot},
+          {"path", p.path},
+          {"start_row", p.start_row},
+          {"next_row", p.next_row},
+          {"rows", p.rows},
+          {"percent", p.rows ? 100.0 * double(p.next_row) / double(p.rows) : 0.0},
           {"bytes", p.bytes},
           {"seconds", p.seconds},
           {"bytes_per_second", p.seconds > 0 ? double(p.bytes) / p.seconds : 0.0},
@@ -127,7 +150,10 @@ json status_json(engine::Engine& engine) {
         {"chunk_size", sb.chunk_size},
         {"capacity", raid.capacity()},
         {"events", sb.events},
-        {"state", !members.usable() ? "failed" : failed ? "degraded" : "active"},
+        {"state", !members.usable()                                         ? "failed"
+                  : members.rebuild_slot() != array::MemberSet::kNoRebuild ? "rebuilding"
+                  : failed                                                  ? "degraded"
+                                                                            : "active"},
         {"degraded", failed > 0},
         {"read_only", members.read_only() || failure.has_value()},
         {"config", cfg.file.native()}}},
@@ -141,6 +167,7 @@ json status_json(engine::Engine& engine) {
         {"rows_checked", rc.resync_rows_checked.load()},
         {"rows_repaired", rc.resync_rows_repaired.load()}}},
       {"check", check_json(engine.check_progress())},
+      {"rebuild", rebuild_json(engine.rebuild_progress())},
       {"error", failure ? json(failure->message) : json(nullptr)},
   };
 }

@@ -14,5 +14,7 @@ inline constexpr int kStatusVersion = 1;
 nlohmann::json status_json(engine::Engine& engine);
 // The parity check's progress (the "check" field of the status).
 nlohmann::json check_json(const engine::Scrubber::Progress& p);
+// A rebuild's progress (the "rebuild" field of the status).
+nlohmann::json rebuild_json(const engine::Rebuilder::Progress& p);
 
 }  // namespace r5::control

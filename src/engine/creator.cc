@@ -39,8 +39,8 @@ struct Plan {
   uint64_t size = 0;
 };
 
-// Refuses (unless forced) a device that holds an r5cfs member or journal
-// superblock, or anything blkid recognises.
+}  // namespace
+
 Status check_unused(const std::filesystem::path& path, io::Device& dev, bool force) {
   if (force) return {};
   AlignedBuffer block(format::kSuperblockSize);
@@ -63,6 +63,8 @@ Status check_unused(const std::filesystem::path& path, io::Device& dev, bool for
                  fmt::format("{}: contains a filesystem or partition signature ({}); use --force to overwrite it", path.string(), sig)};
   return {};
 }
+
+namespace {
 
 // Checks one path that create will use; `key` names the config key of the
 // size to give it when it does not exist yet.

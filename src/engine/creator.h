@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "format/ondisk.h"
+#include "io/device.h"
 
 namespace r5::engine {
 
@@ -23,5 +24,9 @@ struct Created {
 };
 
 Result<Created> create_array(const config::Config& cfg, const CreateOptions& options);
+
+// Refuses (unless forced) a device that holds an r5cfs member or journal
+// superblock, or anything blkid recognises (create, replace).
+Status check_unused(const std::filesystem::path& path, io::Device& dev, bool force);
 
 }  // namespace r5::engine

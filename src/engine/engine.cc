@@ -3,6 +3,7 @@
 #include "array/aligned_buffer.h"
 #include "array/assembly.h"
 #include "base/log.h"
+#include "engine/creator.h"
 #include "journal/reader.h"
 
 namespace r5::engine {
@@ -11,6 +12,7 @@ Engine::Engine(config::Config cfg, std::unique_ptr<array::RaidArray> array, bool
     : cfg_(std::move(cfg)),
       array_(std::move(array)),
       scrubber_(std::make_unique<Scrubber>(*array_, cfg_.array.sync_speed_max, cfg_.array.name)),
+      rebuilder_(std::make_unique<Rebuilder>(*array_, cfg_.array.sync_speed_max, cfg_.array.name)),
       resync_needed_(resync_needed) {}
 
 Engine::~Engine() {
@@ -51,7 +53,8 @@ Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg, const Op
   R5_ASSIGN_OR_RETURN(array::Assembled assembled, array::assemble(cfg, array::examine(cfg, read_only)));
   for (const std::string& notice : assembled.notices) log::warn("{}", notice);
   bool unclean = assembled.sb.state == format::ArrayState::kDirty && !read_only;
-  auto members = std::make_unique<array::MemberSet>(assembled.sb, std::move(assembled.slots), read_only);
+  auto members = std::make_unique<array::MemberSet>(assembled.sb, std::move(assembled.slots), read_only,
+                                                    std::move(assembled.rebuilding));
   auto raid = std::make_unique<array::RaidArray>(std::move(members));
   std::unique_ptr<JournaledCache> cache;
   if (!cfg.journal.path.empty()) {
@@ -101,6 +104,10 @@ Status Engine::fsync() {
 
 Status Engine::fail_member(uint32_t slot) {
   std::lock_guard lock(admin_mu_);
+  return fail_member_locked(slot, "failed by the administrator (r5cfs fail)");
+}
+
+Status Engine::fail_member_locked(uint32_t slot, std::string_view reason) {
   array::MemberSet& members = array_->members();
   if (slot >= members.count()) return invalid(fmt::format("no member in slot {} (the array has {})", slot, members.count()));
   if (members.read_only()) return invalid("the array is mounted read-only");
@@ -110,7 +117,47 @@ Status Engine::fail_member(uint32_t slot) {
                                "survives {}",
                                members.path(slot), members.failed_count(), members.count(), cfg_.array.level,
                                members.geometry().parity_count()));
-  return members.mark_failed(slot, "failed by the administrator (r5cfs fail)");
+  return members.mark_failed(slot, reason);
+}
+
+Status Engine::start_replace(uint32_t slot, const std::filesystem::path& path, bool force) {
+  std::lock_guard lock(admin_mu_);
+  array::MemberSet& members = array_->members();
+  if (slot >= members.count()) return invalid(fmt::format("no member in slot {} (the array has {})", slot, members.count()));
+  if (members.read_only()) return invalid("the array is mounted read-only");
+  std::error_code ec;
+  const std::filesystem::path wanted = std::filesystem::weakly_canonical(path, ec);
+  auto same = [&](const std::filesystem::path& p) {
+    std::error_code e;
+    return !p.empty() && std::filesystem::weakly_canonical(p, e) == wanted && !e;
+  };
+  if (members.rebuild_slot() != array::MemberSet::kNoRebuild) {
+    if (members.rebuild_slot() != slot || !same(members.rebuild_path()))
+      return Error{ErrorKind::kBusy, EBUSY,
+                   fmt::format("slot {} is being rebuilt onto {}", members.rebuild_slot(), members.rebuild_path())};
+    // The same replacement again: resume it if it is not running.
+    Status st = rebuilder_->start();
+    return st.ok() || st.error().kind == ErrorKind::kBusy ? Status{} : st;
+  }
+  // Never one of the array's own devices under another name.
+  for (uint32_t i = 0; i < members.count(); ++i)
+    if (same(members.path(i)) || same(cfg_.array.members[i]))
+      return invalid(fmt::format("{} is a member of the array already (slot {})", path.native(), i));
+  if (same(cfg_.journal.path)) return invalid(fmt::format("{} is the array's journal", path.native()));
+
+  const uint64_t needed = members.data_offset() + members.superblock().data_size;
+  io::OpenOptions open_options;
+  open_options.create = true;
+  open_options.create_size = needed + format::kTailReserve;  // as r5cfs create sizes members
+  const bool existed = std::filesystem::exists(path, ec);
+  R5_ASSIGN_OR_RETURN(std::unique_ptr<io::Device> dev, io::open_file(path, open_options));
+  if (dev->size() < needed)
+    return invalid(fmt::format("{} has {} bytes, the array needs {} on each member", path.native(), dev->size(), needed));
+  if (existed) R5_TRY(check_unused(path, *dev, force));
+  if (members.device(slot) != nullptr)
+    R5_TRY(fail_member_locked(slot, fmt::format("replaced by {} (r5cfs replace)", path.native())));
+  R5_TRY(members.begin_rebuild(slot, std::move(dev), path.native()));
+  return rebuilder_->start();
 }
 
 Status Engine::drain() { return cache_ ? cache_->drain() : array_->sync(); }
@@ -129,6 +176,7 @@ Status Engine::write_zeros(uint64_t offset, uint64_t len) {
 void Engine::start_background() {
   if (cache_) cache_->start();
   if (resync_needed_ && !resync_thread_.joinable()) resync_thread_ = std::thread([this] { resync(); });
+  if (array_->members().rebuild_slot() != array::MemberSet::kNoRebuild) (void)rebuilder_->start();
   const std::optional<format::CheckPosition> check = array_->members().superblock().check;
   if (check && !array_->members().read_only() && check_progress().state == Scrubber::State::kIdle) {
     log::info("array '{}': resuming the interrupted check at row {}", cfg_.array.name, check->next_row);
@@ -171,7 +219,8 @@ Status Engine::close(bool drain) {
   if (closed_) return {};
   closed_ = true;
   stopping_ = true;
-  scrubber_->stop();  // its position stays in the superblocks
+  scrubber_->stop();  // their positions stay in the superblocks
+  rebuilder_->stop();
   if (resync_thread_.joinable()) resync_thread_.join();
   if (cache_) R5_TRY(cache_->close(drain || cfg_.journal.drain_on_unmount));
   R5_TRY(array_->sync());

@@ -17,6 +17,7 @@
 #include "array/raid_array.h"
 #include "config/config.h"
 #include "engine/journaled_cache.h"
+#include "engine/rebuilder.h"
 #include "engine/scrubber.h"
 
 namespace r5::engine {
@@ -70,8 +71,15 @@ class Engine {
   // Marks a member failed, as if it had returned an I/O error; refused when
   // the array would not survive it.
   Status fail_member(uint32_t slot);
+  Status fail_member_locked(uint32_t slot, std::string_view reason);  // under admin_mu_
   // Writes everything in the journal to the members; the log is then empty.
   Status drain();
+  // Rebuilds `slot` onto the device at `path` while the array serves I/O
+  // (Rebuilder). A missing file is created with the members' size; an
+  // existing device must be big enough and unused (unless `force`); an
+  // active slot is failed first, when the array survives that.
+  Status start_replace(uint32_t slot, const std::filesystem::path& path, bool force);
+  Rebuilder::Progress rebuild_progress() const { return rebuilder_->progress(); }
   // The parity check (Scrubber). Without `restart` it resumes an interrupted
   // check of the same kind where it stopped. kBusy while one runs.
   Status start_check(bool repair, bool restart);
@@ -99,6 +107,7 @@ class Engine {
   std::unique_ptr<JournaledCache> cache_;
   RequestCounters requests_;
   std::unique_ptr<Scrubber> scrubber_;
+  std::unique_ptr<Rebuilder> rebuilder_;
   std::mutex admin_mu_;  // one administrative change at a time (fail_member's check and act)
   bool closed_ = false;
   const bool resync_needed_;

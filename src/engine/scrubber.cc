@@ -37,7 +37,7 @@ Status Scrubber::start(bool repair, uint64_t from_row) {
   progress_.state = State::kRunning;
   progress_.repair = repair;
   progress_.rows = rows;
-  progress_.next_row = from_row < rows ? from_row : 0;
+  progress_.next_row = progress_.start_row = from_row < rows ? from_row : 0;
   stop_ = false;
   started_ = Clock::now();
   log::info("{} of array '{}' started at row {} of {}", repair ? "check with repair" : "check", name_, progress_.next_row, rows);

@@ -26,6 +26,7 @@ class Scrubber {
   struct Progress {
     State state = State::kIdle;
     bool repair = false;
+    uint64_t start_row = 0;           // where this run began
     uint64_t next_row = 0, rows = 0;  // rows [0, next_row) are behind it
     uint64_t rows_checked = 0;        // this run (rows of a degraded array are skipped: nothing to compare)
     uint64_t mismatches = 0, repaired = 0;

@@ -16,8 +16,9 @@ int run_fail(const MemberArgs& args) {
   std::optional<UniqueFd> fd = connect_daemon(*cfg, rc);
   if (!fd) return rc;
   if (!request(fd->get(), {{"op", "fail"}, {"slot", *slot}}, rc)) return rc;
-  fmt::print("member {} (slot {}) of array '{}' is failed; the array runs degraded\n", cfg->array.members[*slot].native(),
-             *slot, cfg->array.name);
+  fmt::print("member {} (slot {}) of array '{}' is failed; the array runs degraded. To rebuild it onto a new device:\n"
+             "  r5cfs replace {} {} NEW_PATH\n",
+             cfg->array.members[*slot].native(), *slot, cfg->array.name, cfg->file.native(), *slot);
   return kExitOk;
 }
 

@@ -56,4 +56,12 @@ struct CheckArgs {
 };
 int run_check(const CheckArgs& args);
 
+struct ReplaceArgs {
+  std::string config;
+  std::string member;    // slot number or path
+  std::string new_path;  // file (created when missing) or block device
+  bool force = false, no_wait = false;
+};
+int run_replace(const ReplaceArgs& args);
+
 }  // namespace r5::tools

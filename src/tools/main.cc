@@ -74,6 +74,17 @@ int main(int argc, char** argv) {
   check_cmd->add_flag("--stop", check.stop, "Stop the check running in the daemon (it resumes at the next r5cfs check)");
   check_cmd->add_flag("--no-wait", check.no_wait, "Start the check in the daemon and return at once");
 
+  r5::tools::ReplaceArgs replace;
+  CLI::App* replace_cmd = app.add_subcommand(
+      "replace", "Rebuild a member onto a new file or device, online or offline, with progress; updates the config file");
+  replace_cmd->add_option("config", replace.config, "Array configuration file (r5cfs.toml(5))")->required();
+  replace_cmd->add_option("member", replace.member, "The member to replace: its slot number or its path")->required();
+  replace_cmd->add_option("new_path", replace.new_path,
+                          "The new member: a file (created with the members' size when missing) or a block device")
+      ->required();
+  replace_cmd->add_flag("--force", replace.force, "Use a device that carries an r5cfs superblock or a filesystem signature");
+  replace_cmd->add_flag("--no-wait", replace.no_wait, "Start the rebuild in the daemon and return at once");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -87,5 +98,6 @@ int main(int argc, char** argv) {
   if (*status_cmd) return r5::tools::run_status(status);
   if (*fail_cmd) return r5::tools::run_fail(fail);
   if (*check_cmd) return r5::tools::run_check(check);
+  if (*replace_cmd) return r5::tools::run_replace(replace);
   return r5::tools::kExitUsage;
 }
