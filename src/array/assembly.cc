@@ -44,6 +44,7 @@ std::vector<ExaminedMember> examine(const config::Config& cfg, bool read_only) {
     if (!dev.ok()) {
       m.found = ExaminedMember::Found::kUnreadable;
       m.problem = dev.error().message;
+      m.busy = dev.error().kind == ErrorKind::kBusy;
       out.push_back(std::move(m));
       continue;
     }
@@ -77,6 +78,10 @@ Result<Assembled> assemble(const config::Config& cfg, std::vector<ExaminedMember
   const uint32_t n = uint32_t(cfg.array.members.size());
   Assembled a;
   a.roles.assign(examined.size(), MemberRole::kMissing);
+  // Never assemble around a member another process is using: it would be
+  // marked failed for good while it is merely busy.
+  for (const auto& m : examined)
+    if (m.busy) return Error{ErrorKind::kBusy, EBUSY, fmt::format("{}: cannot assemble: {}", file, m.problem)};
 
   // The array is the UUID most members carry (ties: the freshest).
   std::map<format::Uuid, std::pair<uint32_t, uint64_t>> votes;

@@ -20,6 +20,7 @@ struct ExaminedMember {
   std::string path;
   enum class Found { kSuperblock, kMissing, kUnreadable, kNoSuperblock, kCorrupt } found = Found::kMissing;
   std::string problem;  // why it is not kSuperblock
+  bool busy = false;    // another r5cfs process holds it (kUnreadable)
   std::optional<format::MemberSuperblock> sb;
   uint64_t device_size = 0;
   std::unique_ptr<io::Device> device;

@@ -361,14 +361,9 @@ class Parser {
     Field mode = field(t, "journal", "mode");
     R5_ASSIGN_OR_RETURN(const std::string* mode_text, string_of(mode, kModeExpected));
     if (mode_text) {
-      if (*mode_text == "write-back")
-        j.mode = JournalMode::kWriteBack;
-      else if (*mode_text == "write-through")
-        j.mode = JournalMode::kWriteThrough;
-      else if (*mode_text == "none")
-        j.mode = JournalMode::kNone;
-      else
-        return found(mode, kModeExpected);
+      std::optional<JournalMode> parsed = parse_mode(*mode_text);
+      if (!parsed) return found(mode, kModeExpected);
+      j.mode = *parsed;
     }
 
     Field path = field(t, "journal", "path");
@@ -471,6 +466,12 @@ std::string_view mode_name(JournalMode mode) {
     case JournalMode::kNone: return "none";
   }
   return "unknown";
+}
+
+std::optional<JournalMode> parse_mode(std::string_view name) {
+  for (JournalMode m : {JournalMode::kWriteBack, JournalMode::kWriteThrough, JournalMode::kNone})
+    if (name == mode_name(m)) return m;
+  return std::nullopt;
 }
 
 std::string_view sync_name(JournalSync sync) {

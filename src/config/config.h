@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,7 @@ enum class JournalMode { kWriteBack, kWriteThrough, kNone };
 enum class JournalSync { kFsync, kAlways };
 
 std::string_view mode_name(JournalMode mode);  // "write-back" | "write-through" | "none"
+std::optional<JournalMode> parse_mode(std::string_view name);
 std::string_view sync_name(JournalSync sync);  // "fsync" | "always"
 
 struct ArrayConfig {

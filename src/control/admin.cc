@@ -1,3 +1,9 @@
+// Requests: {"op": "status"}, {"op": "fail", "slot": N}, {"op": "drain"},
+// {"op": "check", "repair": B, "restart": B}, {"op": "check-progress"},
+// {"op": "check-stop"}, {"op": "replace", "slot": N, "path": P, "force": B},
+// {"op": "rebuild-progress"}, {"op": "journal-mode", "mode": M},
+// {"op": "journal-remove", "force": B}, {"op": "journal-add", "path": P,
+// "size": N, "mode": M, "force": B}.
 #include "control/admin.h"
 
 #include "base/log.h"
@@ -44,6 +50,22 @@ json handle_request(engine::Engine& engine, const json& request) {
     return done(engine.start_replace(slot, path, request.value("force", false)));
   }
   if (op == "rebuild-progress") return {{"ok", true}, {"rebuild", rebuild_json(engine.rebuild_progress())}};
+  if (op == "journal-mode" || op == "journal-add") {
+    const std::string name = request.at("mode").get<std::string>();
+    std::optional<config::JournalMode> mode = config::parse_mode(name);
+    if (!mode) return {{"ok", false}, {"error", fmt::format("unknown journal mode '{}'", name)}, {"exit", 1}};
+    if (op == "journal-mode") {
+      log::warn("control: the administrator sets journal mode {}", name);
+      return done(engine.set_mode(*mode));
+    }
+    const std::string path = request.at("path").get<std::string>();
+    log::warn("control: the administrator adds the journal {}", path);
+    return done(engine.add_journal(path, request.at("size").get<uint64_t>(), *mode, request.value("force", false)));
+  }
+  if (op == "journal-remove") {
+    log::warn("control: the administrator removes the journal{}", request.value("force", false) ? " (forced)" : "");
+    return done(engine.remove_journal(request.value("force", false)));
+  }
   if (op == "drain") {
     log::info("control: draining the journal");
     return done(engine.drain());

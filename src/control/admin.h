@@ -1,6 +1,5 @@
 // What the daemon does for each control request (r5cfs(8) subcommands that
-// act on a mounted array). Requests: {"op": "status"}, {"op": "fail",
-// "slot": N}, {"op": "drain"}.
+// act on a mounted array); the requests are listed in admin.cc.
 #pragma once
 
 #include <nlohmann/json.hpp>

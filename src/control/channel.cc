@@ -12,11 +12,16 @@
 
 namespace r5::control {
 
-Result<UniqueFd> connect_to(const std::filesystem::path& path) {
+Result<sockaddr_un> socket_address(const std::filesystem::path& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.native().size() >= sizeof addr.sun_path) return invalid(fmt::format("{}: socket path too long", path.native()));
   std::memcpy(addr.sun_path, path.c_str(), path.native().size());
+  return addr;
+}
+
+Result<UniqueFd> connect_to(const std::filesystem::path& path) {
+  R5_ASSIGN_OR_RETURN(sockaddr_un addr, socket_address(path));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return io_error(errno, fmt::format("socket: {}", std::strerror(errno)));
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {

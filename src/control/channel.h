@@ -5,6 +5,8 @@
 // should return, r5cfs(8) EXIT STATUS).
 #pragma once
 
+#include <sys/un.h>
+
 #include <filesystem>
 #include <string>
 
@@ -19,6 +21,9 @@ using nlohmann::json;
 
 // Lines longer than this are refused (a reply holds a few KiB of status).
 inline constexpr size_t kMaxMessage = 1 << 20;
+
+// The address of a socket file; kInvalid when the path is too long.
+Result<sockaddr_un> socket_address(const std::filesystem::path& path);
 
 // Connects to a daemon's socket. kNotFound when no daemon listens there (no
 // socket file, or a stale one nobody accepts on).

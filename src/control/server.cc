@@ -42,10 +42,7 @@ Result<std::unique_ptr<Server>> Server::bind(const fs::path& path) {
     fs::remove(path, ec);
   }
 
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.native().size() >= sizeof addr.sun_path) return invalid(fmt::format("{}: socket path too long", path.native()));
-  std::memcpy(addr.sun_path, path.c_str(), path.native().size());
+  R5_ASSIGN_OR_RETURN(sockaddr_un addr, socket_address(path));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return io_error(errno, fmt::format("socket: {}", std::strerror(errno)));
   // Created 0600 from the start (no window in which others could connect);
@@ -105,13 +102,9 @@ void Server::reap_locked() {
 
 void Server::serve(int fd, uid_t uid) {
   // The socket file is 0600 already; this also covers a socket whose mode an
-  // admin loosened, or a daemon run by another user for tests.
-  if (uid != 0 && uid != ::geteuid()) {
-    log::warn("control socket {}: refused a request from uid {} (only root may administer the array)", path_.native(), uid);
-    (void)send_message(fd, {{"ok", false}, {"error", "permission denied: only root may administer the array"}, {"exit", 2}});
-    ::shutdown(fd, SHUT_RDWR);
-    return;
-  }
+  // admin loosened. The refusal answers the first request, so the client
+  // reads it instead of finding the connection closed under its send.
+  const bool allowed = uid == 0 || uid == ::geteuid();
   for (;;) {
     Result<json> request = receive_message(fd);
     if (!request.ok()) {
@@ -119,14 +112,38 @@ void Server::serve(int fd, uid_t uid) {
         (void)send_message(fd, {{"ok", false}, {"error", request.error().message}, {"exit", 1}});
       return;
     }
+    if (!allowed) {
+      log::warn("control socket {}: refused a request from uid {} (only root may administer the array)", path_.native(), uid);
+      (void)send_message(fd, {{"ok", false}, {"error", "permission denied: only root may administer the array"}, {"exit", 2}});
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (refusing_) {
+        (void)send_message(fd, {{"ok", false}, {"error", "the array is being unmounted"}, {"exit", 2}});
+        return;
+      }
+      ++in_flight_;
+    }
     json reply;
     try {
       reply = handler_(*request);
     } catch (const std::exception& e) {  // a malformed request (wrong field type)
       reply = {{"ok", false}, {"error", fmt::format("bad request: {}", e.what())}, {"exit", 1}};
     }
+    {
+      std::lock_guard lock(mu_);
+      --in_flight_;
+    }
+    idle_cv_.notify_all();
     if (!send_message(fd, reply).ok()) return;
   }
+}
+
+void Server::refuse_requests() {
+  std::unique_lock lock(mu_);
+  refusing_ = true;
+  idle_cv_.wait(lock, [&] { return in_flight_ == 0; });
 }
 
 void Server::stop() {

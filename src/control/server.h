@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <list>
@@ -23,15 +24,19 @@ class Server {
  public:
   using Handler = std::function<json(const json& request)>;
 
-  // Creates the socket file (mode 0600, its folder 0755 if missing). A socket
+  // Creates the socket file (mode 0600; its folder if missing). A socket
   // left by a dead daemon is replaced; one a live daemon answers on is kBusy.
   static Result<std::unique_ptr<Server>> bind(const std::filesystem::path& path);
   ~Server();  // stop()
 
   // Serves requests with `handler` from a thread of its own.
   void start(Handler handler);
-  // Closes the socket, ends every connection (waiting for requests being
-  // handled) and removes the socket file. Idempotent.
+  // From now on requests are refused ("being unmounted"); waits for those
+  // being handled. The socket stays bound, so that nobody assembles the
+  // array while the daemon still closes it.
+  void refuse_requests();
+  // Closes the socket, ends every connection and removes the socket file.
+  // Idempotent.
   void stop();
 
  private:
@@ -53,6 +58,9 @@ class Server {
   };
   std::list<Connection> connections_;
   bool stopping_ = false;
+  bool refusing_ = false;   // guarded by mu_
+  int in_flight_ = 0;       // requests being handled; guarded by mu_
+  std::condition_variable idle_cv_;
 };
 
 }  // namespace r5::control

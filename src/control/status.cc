@@ -28,7 +28,7 @@ json members_json(const array::MemberSet& members) {
 
 json journal_json(engine::Engine& engine) {
   const config::Config& cfg = engine.config();
-  json j = {{"mode", config::mode_name(cfg.journal.mode)}, {"path", cfg.journal.path.native()}};
+  json j = {{"mode", config::mode_name(engine.mode())}, {"path", cfg.journal.path.native()}};
   engine::JournaledCache* cache = engine.journal_cache();
   if (cache == nullptr) return j;
   const engine::JournaledCache::Usage u = cache->usage();
@@ -99,7 +99,7 @@ json array_counters_json(const array::ArrayCounters& c) {
 }  // namespace
 
 json check_json(const engine::Scrubber::Progress& p) {
-  return {{"state", engine::Scrubber::state_name(p.state)},
+  return {{"state", engine::job_state_name(p.state)},
           {"repair", p.repair},
           {"start_row", p.start_row},
           {"next_row", p.next_row},
@@ -116,7 +116,7 @@ json check_json(const engine::Scrubber::Progress& p) {
 }
 
 json rebuild_json(const engine::Rebuilder::Progress& p) {
-  return {{"state", engine::Rebuilder::state_name(p.state)},
+  return {{"state", engine::job_state_name(p.state)},
           {"slot", p.slot},
           {"path", p.path},
           {"start_row", p.start_row},
@@ -130,6 +130,7 @@ json rebuild_json(const engine::Rebuilder::Progress& p) {
 }
 
 json status_json(engine::Engine& engine) {
+  auto mode_lock = engine.hold_mode();
   const config::Config& cfg = engine.config();
   array::RaidArray& raid = engine.array();
   const array::MemberSet& members = raid.members();
@@ -150,10 +151,7 @@ json status_json(engine::Engine& engine) {
         {"chunk_size", sb.chunk_size},
         {"capacity", raid.capacity()},
         {"events", sb.events},
-        {"state", !members.usable()                                         ? "failed"
-                  : members.rebuild_slot() != array::MemberSet::kNoRebuild ? "rebuilding"
-                  : failed                                                  ? "degraded"
-                                                                            : "active"},
+        {"state", !members.usable() ? "failed" : failed ? "degraded" : "active"},
         {"degraded", failed > 0},
         {"read_only", members.read_only() || failure.has_value()},
         {"config", cfg.file.native()}}},

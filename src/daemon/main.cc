@@ -103,8 +103,10 @@ int main(int argc, char** argv) {
   };
   r5::Status served = r5::fuse::serve(array, mountpoint, mount_options);
   if (!served.ok()) r5::log::error("{}", served.error().message);
-  server.stop();  // requests in flight (a drain) finish first
+  server.refuse_requests();  // those in flight (a drain) finish first
   r5::Status closed = (*engine)->close(drain);
+  engine->reset();  // closes the devices and releases their locks
+  server.stop();    // only now may another process assemble the array
   if (!closed.ok()) {
     r5::log::error("clean shutdown failed: {}", closed.error().message);
     return 2;

@@ -87,7 +87,48 @@ Result<Plan> plan_device(const std::string& file, const std::filesystem::path& p
   return p;
 }
 
+// The journal must hold what the journal modes need for this geometry.
+Status check_journal_size(const config::Config& cfg, uint64_t size) {
+  geometry::Geometry g;
+  g.level = cfg.array.level;
+  g.layout = cfg.array.layout;
+  g.members = uint32_t(cfg.array.members.size());
+  g.chunk_size = cfg.array.chunk_size;
+  uint64_t min_blocks = format::kMinJournalBlocks;
+  if (cfg.journal.mode != config::JournalMode::kNone) {
+    if (Status st = JournaledCache::check_geometry(g); !st.ok())
+      return invalid(fmt::format("{}: journal.mode: {}", cfg.file.string(), st.error().message));
+    min_blocks = JournaledCache::min_journal_blocks(g);
+  }
+  if (size / format::kJournalBlock < min_blocks)
+    return invalid(fmt::format("{}: {} is too small for the journal of this array (chunk {}, {} members, journal mode "
+                               "{}): at least {}",
+                               cfg.journal.path.string(), format_size(size), format_size(cfg.array.chunk_size),
+                               cfg.array.members.size(), config::mode_name(cfg.journal.mode),
+                               format_size(min_blocks * format::kJournalBlock)));
+  return {};
+}
+
+// Creates (or zeroes) the journal device and writes an empty log for the array.
+Status make_journal(const Plan& journal, const format::MemberSuperblock& sb, void (*progress)(uint64_t, uint64_t)) {
+  std::error_code ec;
+  if (!journal.exists) std::filesystem::create_directories(journal.path.parent_path(), ec);
+  R5_ASSIGN_OR_RETURN(std::unique_ptr<io::Device> dev,
+                      io::open_file(journal.path, {.create = !journal.exists, .create_size = journal.size}));
+  if (std::filesystem::is_regular_file(journal.path, ec)) R5_TRY(io::write_zeros(*dev, progress));
+  R5_TRY(journal::format_journal(*dev, sb, journal.size / format::kJournalBlock));
+  return {};
+}
+
 }  // namespace
+
+Status add_journal(const config::Config& cfg, const format::MemberSuperblock& sb, bool force,
+                   std::vector<std::string>& notices) {
+  R5_ASSIGN_OR_RETURN(Plan journal,
+                      plan_device(cfg.file.string(), cfg.journal.path, cfg.journal.size, "journal.size", force, notices));
+  R5_TRY(check_journal_size(cfg, journal.size));
+  return make_journal(journal, sb, nullptr);
+}
 
 Result<Created> create_array(const config::Config& cfg, const CreateOptions& options) {
   const std::string file = cfg.file.string();
@@ -108,23 +149,7 @@ Result<Created> create_array(const config::Config& cfg, const CreateOptions& opt
   std::optional<Plan> journal;
   if (!cfg.journal.path.empty()) {
     R5_ASSIGN_OR_RETURN(journal, plan_device(file, cfg.journal.path, cfg.journal.size, "journal.size", options.force, created.notices));
-    geometry::Geometry g;
-    g.level = cfg.array.level;
-    g.layout = cfg.array.layout;
-    g.members = uint32_t(cfg.array.members.size());
-    g.chunk_size = cfg.array.chunk_size;
-    uint64_t min_blocks = format::kMinJournalBlocks;
-    if (cfg.journal.mode != config::JournalMode::kNone) {
-      if (Status st = JournaledCache::check_geometry(g); !st.ok())
-        return invalid(fmt::format("{}: journal.mode: {}", cfg.file.string(), st.error().message));
-      min_blocks = JournaledCache::min_journal_blocks(g);
-    }
-    if (journal->size / format::kJournalBlock < min_blocks)
-      return invalid(fmt::format("{}: {} is too small for the journal of this array (chunk {}, {} members, journal mode "
-                                 "{}): at least {}",
-                                 cfg.journal.path.string(), format_size(journal->size), format_size(cfg.array.chunk_size),
-                                 cfg.array.members.size(), config::mode_name(cfg.journal.mode),
-                                 format_size(min_blocks * format::kJournalBlock)));
+    R5_TRY(check_journal_size(cfg, journal->size));
   }
   uint64_t data_size = UINT64_MAX;
   for (const Plan& p : plans) data_size = std::min(data_size, (p.size - overhead) / chunk * chunk);
@@ -160,16 +185,7 @@ Result<Created> create_array(const config::Config& cfg, const CreateOptions& opt
     R5_TRY(devices[slot]->sync());
   }
   sb.slot = 0;
-  if (journal) {
-    std::error_code ec;
-    if (!journal->exists) std::filesystem::create_directories(journal->path.parent_path(), ec);
-    auto dev = io::open_file(journal->path, {.create = !journal->exists, .create_size = journal->size});
-    if (!dev.ok()) return dev.error();
-    std::error_code ec2;
-    if (std::filesystem::is_regular_file(journal->path, ec2)) R5_TRY(io::write_zeros(**dev, options.progress));
-    auto formatted = journal::format_journal(**dev, sb, journal->size / format::kJournalBlock);
-    if (!formatted.ok()) return formatted.error();
-  }
+  if (journal) R5_TRY(make_journal(*journal, sb, options.progress));
   created.sb = sb;
   return created;
 }

@@ -25,6 +25,12 @@ struct Created {
 
 Result<Created> create_array(const config::Config& cfg, const CreateOptions& options);
 
+// r5cfs journal add: creates and formats the journal cfg.journal names (size
+// cfg.journal.size when the file is missing) for the array of `sb`, after
+// the same checks as create.
+Status add_journal(const config::Config& cfg, const format::MemberSuperblock& sb, bool force,
+                   std::vector<std::string>& notices);
+
 // Refuses (unless forced) a device that holds an r5cfs member or journal
 // superblock, or anything blkid recognises (create, replace).
 Status check_unused(const std::filesystem::path& path, io::Device& dev, bool force);

@@ -11,6 +11,7 @@ namespace r5::engine {
 Engine::Engine(config::Config cfg, std::unique_ptr<array::RaidArray> array, bool resync_needed)
     : cfg_(std::move(cfg)),
       array_(std::move(array)),
+      mode_(cfg_.journal.mode),
       scrubber_(std::make_unique<Scrubber>(*array_, cfg_.array.sync_speed_max, cfg_.array.name)),
       rebuilder_(std::make_unique<Rebuilder>(*array_, cfg_.array.sync_speed_max, cfg_.array.name)),
       resync_needed_(resync_needed) {}
@@ -85,6 +86,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg, const Op
 
 Status Engine::read(uint64_t offset, std::span<std::byte> out) {
   requests_.reads[RequestCounters::class_of(out.size())].fetch_add(1, std::memory_order_relaxed);
+  std::shared_lock mode_lock(mode_mu_);
   Status st = cache_ ? cache_->read(offset, out) : array_->read(offset, out);
   if (!st.ok()) requests_.read_errors.fetch_add(1, std::memory_order_relaxed);
   return st;
@@ -92,6 +94,7 @@ Status Engine::read(uint64_t offset, std::span<std::byte> out) {
 
 Status Engine::write(uint64_t offset, std::span<const std::byte> in) {
   requests_.writes[RequestCounters::class_of(in.size())].fetch_add(1, std::memory_order_relaxed);
+  std::shared_lock mode_lock(mode_mu_);
   Status st = cache_ ? cache_->write(offset, in) : array_->write(offset, in);
   if (!st.ok()) requests_.write_errors.fetch_add(1, std::memory_order_relaxed);
   return st;
@@ -99,6 +102,7 @@ Status Engine::write(uint64_t offset, std::span<const std::byte> in) {
 
 Status Engine::fsync() {
   requests_.fsyncs.fetch_add(1, std::memory_order_relaxed);
+  std::shared_lock mode_lock(mode_mu_);
   return cache_ ? cache_->fsync() : array_->sync();
 }
 
@@ -160,7 +164,99 @@ Status Engine::start_replace(uint32_t slot, const std::filesystem::path& path, b
   return rebuilder_->start();
 }
 
-Status Engine::drain() { return cache_ ? cache_->drain() : array_->sync(); }
+Status Engine::drain() {
+  std::shared_lock mode_lock(mode_mu_);
+  return cache_ ? cache_->drain() : array_->sync();
+}
+
+Status Engine::set_mode(config::JournalMode mode) {
+  std::lock_guard lock(admin_mu_);
+  using config::JournalMode;
+  const JournalMode current = mode_;
+  if (mode == current) return {};
+  if (array_->members().read_only()) return invalid("the array is mounted read-only");
+  if (std::shared_lock mode_lock(mode_mu_); cache_ && cache_->failure())
+    return invalid(fmt::format("the journal has failed ({}): take it out with r5cfs journal remove --force",
+                               cache_->failure()->message));
+  if (mode != JournalMode::kNone && current != JournalMode::kNone) {
+    std::shared_lock mode_lock(mode_mu_);
+    cache_->set_write_through(mode == JournalMode::kWriteThrough);
+  } else if (mode == JournalMode::kNone) {
+    // Most of the drain while I/O goes on; the rest with I/O held off.
+    R5_TRY(drain());
+    std::unique_lock mode_lock(mode_mu_);
+    R5_TRY(cache_->close(/*drain=*/true));
+    cache_.reset();
+  } else {
+    if (cfg_.journal.path.empty()) return invalid("the array has no journal: add one with r5cfs journal add");
+    config::Config cfg = cfg_;
+    cfg.journal.mode = mode;
+    bool in_use = false;
+    std::unique_lock mode_lock(mode_mu_);
+    R5_ASSIGN_OR_RETURN(cache_, open_journal(cfg, *array_, OpenOptions{}, in_use));
+    cache_->start();
+  }
+  mode_ = mode;
+  log::warn("array '{}': journal mode {} (was {})", cfg_.array.name, config::mode_name(mode), config::mode_name(current));
+  return {};
+}
+
+Status Engine::remove_journal(bool force) {
+  if (!force) {
+    R5_TRY(set_mode(config::JournalMode::kNone));
+    std::lock_guard lock(admin_mu_);
+    std::unique_lock mode_lock(mode_mu_);
+    cfg_.journal.path.clear();
+    return {};
+  }
+  std::lock_guard lock(admin_mu_);
+  std::unique_lock mode_lock(mode_mu_);
+  if (!cache_) {
+    cfg_.journal.path.clear();
+    return {};
+  }
+  std::optional<Error> failure = cache_->failure();
+  if (!failure) return invalid("the journal works: remove it without --force (its data is drained to the members first)");
+  log::error("array '{}': taking out the failed journal ({}); its dirty data goes to the members without it",
+             cfg_.array.name, failure->message);
+  R5_ASSIGN_OR_RETURN(size_t rows, cache_->salvage(*array_));
+  (void)cache_->close(false);  // the journal cannot record anything more
+  cache_.reset();
+  cfg_.journal.path.clear();
+  mode_ = config::JournalMode::kNone;
+  log::warn("array '{}': {} dirty stripes written to the members; journal mode none; resynchronising parity",
+            cfg_.array.name, rows);
+  start_resync_locked();
+  return {};
+}
+
+Status Engine::add_journal(const std::filesystem::path& path, uint64_t size, config::JournalMode mode, bool force) {
+  {
+    std::lock_guard lock(admin_mu_);
+    if (mode_ != config::JournalMode::kNone || !cfg_.journal.path.empty())
+      return invalid(fmt::format("the array has a journal already ({}): remove it first with r5cfs journal remove",
+                                 cfg_.journal.path.native()));
+    config::Config cfg = cfg_;
+    cfg.journal.path = path;
+    cfg.journal.size = size;
+    cfg.journal.mode = mode;
+    std::vector<std::string> notices;
+    R5_TRY(engine::add_journal(cfg, array_->members().superblock(), force, notices));
+    for (const std::string& n : notices) log::info("{}", n);
+    std::unique_lock mode_lock(mode_mu_);
+    cfg_.journal.path = path;
+    cfg_.journal.size = size;
+  }
+  return set_mode(mode);
+}
+
+void Engine::start_resync_locked() {
+  if (resync_thread_.joinable() || array_->members().failed_count() > 0) return;
+  resync_needed_ = true;
+  resync_done_ = false;
+  resync_running_ = true;
+  resync_thread_ = std::thread([this] { resync(); });
+}
 
 Status Engine::write_zeros(uint64_t offset, uint64_t len) {
   constexpr size_t kStep = 1 << 20;
@@ -175,7 +271,10 @@ Status Engine::write_zeros(uint64_t offset, uint64_t len) {
 
 void Engine::start_background() {
   if (cache_) cache_->start();
-  if (resync_needed_ && !resync_thread_.joinable()) resync_thread_ = std::thread([this] { resync(); });
+  if (resync_needed_ && !resync_thread_.joinable()) {
+    resync_running_ = true;
+    resync_thread_ = std::thread([this] { resync(); });
+  }
   if (array_->members().rebuild_slot() != array::MemberSet::kNoRebuild) (void)rebuilder_->start();
   const std::optional<format::CheckPosition> check = array_->members().superblock().check;
   if (check && !array_->members().read_only() && check_progress().state == Scrubber::State::kIdle) {
@@ -192,6 +291,10 @@ Status Engine::start_check(bool repair, bool restart) {
 }
 
 void Engine::resync() {
+  struct Ended {
+    std::atomic<bool>& running;
+    ~Ended() { running = false; }
+  } ended{resync_running_};
   const uint64_t rows = array_->members().geometry().rows;
   const auto& c = array_->counters();
   log::info("resync of '{}' started: {} rows", cfg_.array.name, rows);

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <span>
 #include <string>
@@ -51,10 +52,15 @@ class Engine {
   ~Engine();
 
   uint64_t capacity() const { return array_->capacity(); }
+  // The config the array was opened with (journal.mode and journal.path as
+  // changed by the journal administration below: see mode()).
   const config::Config& config() const { return cfg_; }
+  config::JournalMode mode() const { return mode_.load(); }
   array::RaidArray& array() { return *array_; }
-  // The journaled cache; nullptr in mode none.
+  // The journaled cache; nullptr in mode none. Outside the engine's own
+  // requests, hold hold_mode() while using it: a mode change replaces it.
   JournaledCache* journal_cache() { return cache_.get(); }
+  std::shared_lock<std::shared_mutex> hold_mode() const { return std::shared_lock(mode_mu_); }
 
   // DESIGN §4: in the journal modes a write reply means the data is in the
   // journal file (write-through: also on the members); in mode none that
@@ -80,6 +86,20 @@ class Engine {
   // active slot is failed first, when the array survives that.
   Status start_replace(uint32_t slot, const std::filesystem::path& path, bool force);
   Rebuilder::Progress rebuild_progress() const { return rebuilder_->progress(); }
+
+  // Journal administration (r5cfs journal mode / remove / add), live.
+  // Between write-back and write-through the mode changes at once (for the
+  // next writes); to none the journal is drained first, and from none the
+  // configured journal is opened (mode none leaves it clean).
+  Status set_mode(config::JournalMode mode);
+  // Mode none without the journal. `force` after a journal failure: the
+  // pool's dirty data is written to the members without the journal (nothing
+  // acknowledged is lost while the daemon lives; the write hole is open
+  // meanwhile) and parity is resynchronised.
+  Status remove_journal(bool force);
+  // Formats a journal at `path` (created with `size` when missing) for this
+  // array, which has none, and switches to `mode` on it.
+  Status add_journal(const std::filesystem::path& path, uint64_t size, config::JournalMode mode, bool force);
   // The parity check (Scrubber). Without `restart` it resumes an interrupted
   // check of the same kind where it stopped. kBusy while one runs.
   Status start_check(bool repair, bool restart);
@@ -90,6 +110,10 @@ class Engine {
   // Called once the daemon has detached: no thread may cross its fork.
   void start_background();
   bool resync_pending() const { return resync_needed_ && !resync_done_; }
+  // The resync thread runs (it may end without completing: resync_pending()).
+  bool resync_running() const { return resync_running_; }
+  // Starts the parity resync (after losing the journal). Under admin_mu_.
+  void start_resync_locked();
   // Clean shutdown: background work stopped, the journal's tail recorded
   // (everything written out first with `drain`), members synced, superblocks
   // marked clean (left dirty while a resync is unfinished, so the next mount
@@ -104,14 +128,19 @@ class Engine {
 
   config::Config cfg_;
   std::unique_ptr<array::RaidArray> array_;
-  std::unique_ptr<JournaledCache> cache_;
+  // Readers and writers hold it shared; a change of mode (cache_ appears or
+  // goes away) holds it exclusive.
+  mutable std::shared_mutex mode_mu_;
+  std::unique_ptr<JournaledCache> cache_;  // guarded by mode_mu_
+  std::atomic<config::JournalMode> mode_;
   RequestCounters requests_;
   std::unique_ptr<Scrubber> scrubber_;
   std::unique_ptr<Rebuilder> rebuilder_;
   std::mutex admin_mu_;  // one administrative change at a time (fail_member's check and act)
   bool closed_ = false;
-  const bool resync_needed_;
+  std::atomic<bool> resync_needed_;
   std::atomic<bool> resync_done_{false};
+  std::atomic<bool> resync_running_{false};
   std::atomic<bool> stopping_{false};
   std::thread resync_thread_;
 };

@@ -51,6 +51,7 @@ JournaledCache::JournaledCache(array::RaidArray& array, std::unique_ptr<io::Devi
     : array_(array),
       g_(array.members().geometry()),
       options_(options),
+      write_through_(options.mode == config::JournalMode::kWriteThrough),
       ring_blocks_(sb.ring_blocks()),
       max_batch_pages_(kMaxWrite / kPageSize),
       journal_dev_(std::move(journal)),
@@ -163,7 +164,7 @@ Status JournaledCache::write(uint64_t offset, std::span<const std::byte> in) {
     r.data = in.subspan(done, n);
     r.sync = options_.sync_always;
     R5_TRY(commit(r));
-    if (options_.mode == config::JournalMode::kWriteThrough) R5_TRY(wait_written_out(r));
+    if (write_through_) R5_TRY(wait_written_out(r));
     done += n;
   }
   return {};
@@ -499,6 +500,26 @@ Status JournaledCache::drain() {
   --drainers_;
   if (failure_) return failure_error();
   return {};
+}
+
+Result<size_t> JournaledCache::salvage(array::RaidArray& array) {
+  std::vector<uint64_t> rows;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;  // the flusher would only fail on the journal
+    flusher_cv_.notify_all();
+    cache_.for_each([&](const cache::Stripe& s) { rows.push_back(s.row); });
+  }
+  if (flusher_.joinable()) flusher_.join();
+  const uint64_t row_bytes = g_.row_data_bytes();
+  AlignedBuffer buffer(row_bytes);
+  for (uint64_t row : rows) {
+    // The newest data of the whole row (pool pages over member pages).
+    R5_TRY(read(row * row_bytes, buffer.span()));
+    R5_TRY(array.write(row * row_bytes, buffer.span()));
+  }
+  R5_TRY(array.sync());
+  return rows.size();
 }
 
 Status JournaledCache::close(bool drain_first) {

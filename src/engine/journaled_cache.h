@@ -88,6 +88,15 @@ class JournaledCache {
   // the journal is marked clean when nothing is left in it.
   Status close(bool drain);
 
+  // Write-through (a write replies once on the members) or write-back, from
+  // the next write on (r5cfs journal mode).
+  void set_write_through(bool on) { write_through_ = on; }
+  // After a journal failure: writes every dirty stripe to the members
+  // through `array` directly (no parity logged: the write hole is open while
+  // it runs), so that nothing acknowledged is lost when the journal is taken
+  // out (r5cfs journal remove --force). Returns the stripes written.
+  Result<size_t> salvage(array::RaidArray& array);
+
   const CacheCounters& counters() const { return counters_; }
   // The first journal or array error, after which writes fail (sticky).
   std::optional<Error> failure() const;
@@ -145,6 +154,7 @@ class JournaledCache {
   array::RaidArray& array_;
   const geometry::Geometry g_;
   const Options options_;
+  std::atomic<bool> write_through_;
   const uint64_t ring_blocks_;
   const size_t max_batch_pages_;
   std::unique_ptr<io::Device> journal_dev_;

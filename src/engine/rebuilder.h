@@ -5,20 +5,16 @@
 // remount) and, at the end, makes the new member active.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "array/raid_array.h"
+#include "engine/background_job.h"
 
 namespace r5::engine {
 
-class Rebuilder {
+class Rebuilder : public BackgroundJob {
  public:
-  enum class State { kIdle, kRunning, kDone, kStopped, kFailed };
-  static std::string_view state_name(State s);
+  using State = JobState;
 
   struct Progress {
     State state = State::kIdle;
@@ -32,26 +28,19 @@ class Rebuilder {
   };
 
   Rebuilder(array::RaidArray& array, uint64_t speed_max, std::string array_name);
-  ~Rebuilder();
+  ~Rebuilder() { stop(); }
 
-  // Runs the rebuild MemberSet has under way, from its position.
+  // Runs the rebuild MemberSet has under way, from its position. After
+  // stop() the position is recorded and the rebuild resumes at the next start().
   Status start();
-  // Stops and waits; the position is recorded, the rebuild resumes at the next start().
-  void stop();
   Progress progress() const;
 
  private:
   void run();
 
   array::RaidArray& array_;
-  const uint64_t speed_max_;
   const std::string name_;
-  mutable std::mutex mu_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;  // guarded by mu_
   Progress progress_;  // guarded by mu_
-  std::chrono::steady_clock::time_point started_;
-  std::thread thread_;
 };
 
 }  // namespace r5::engine

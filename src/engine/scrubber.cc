@@ -5,59 +5,37 @@
 namespace r5::engine {
 
 namespace {
-using Clock = std::chrono::steady_clock;
 constexpr auto kSaveInterval = std::chrono::seconds(5);
 }  // namespace
 
-std::string_view Scrubber::state_name(State s) {
-  switch (s) {
-    case State::kIdle: return "idle";
-    case State::kRunning: return "running";
-    case State::kDone: return "done";
-    case State::kStopped: return "stopped";
-    case State::kFailed: return "failed";
-  }
-  return "unknown";
-}
-
 Scrubber::Scrubber(array::RaidArray& array, uint64_t speed_max, std::string array_name)
-    : array_(array), speed_max_(speed_max), name_(std::move(array_name)) {}
-
-Scrubber::~Scrubber() { stop(); }
+    : BackgroundJob(speed_max), array_(array), name_(std::move(array_name)) {}
 
 Status Scrubber::start(bool repair, uint64_t from_row) {
+  std::lock_guard life(life_mu_);
   std::lock_guard lock(mu_);
   if (progress_.state == State::kRunning)
     return Error{ErrorKind::kBusy, EBUSY,
                  fmt::format("a {} of array '{}' is running already (at row {} of {})",
                              progress_.repair ? "check with repair" : "check", name_, progress_.next_row, progress_.rows)};
-  if (thread_.joinable()) thread_.join();  // the previous run has ended
+  if (array_.members().failed_count() > 0)
+    return invalid(fmt::format("array '{}' is degraded: there is no redundancy to check (rebuild it with r5cfs replace)",
+                               name_));
   const uint64_t rows = array_.members().geometry().rows;
   progress_ = Progress{};
   progress_.state = State::kRunning;
   progress_.repair = repair;
   progress_.rows = rows;
   progress_.next_row = progress_.start_row = from_row < rows ? from_row : 0;
-  stop_ = false;
-  started_ = Clock::now();
   log::info("{} of array '{}' started at row {} of {}", repair ? "check with repair" : "check", name_, progress_.next_row, rows);
-  thread_ = std::thread([this] { run(); });
+  launch([this] { run(); });
   return {};
-}
-
-void Scrubber::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  stop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
 }
 
 Scrubber::Progress Scrubber::progress() const {
   std::lock_guard lock(mu_);
   Progress p = progress_;
-  if (p.state == State::kRunning) p.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  if (p.state == State::kRunning) p.seconds = seconds();
   return p;
 }
 
@@ -79,7 +57,7 @@ void Scrubber::run() {
   std::unique_lock lock(mu_);
   State end = State::kDone;
   while (progress_.next_row < progress_.rows) {
-    if (stop_) {
+    if (pace(lock, progress_.bytes)) {
       end = State::kStopped;
       break;
     }
@@ -108,15 +86,9 @@ void Scrubber::run() {
     if (check->repaired) ++progress_.repaired;
     progress_.next_row = row + 1;
     progress_.bytes += row_bytes;
-    if (speed_max_ > 0) {
-      // Pace: the bytes done so far may not run ahead of speed_max_.
-      auto due = started_ + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(double(progress_.bytes) / double(speed_max_)));
-      stop_cv_.wait_until(lock, due, [&] { return stop_; });
-    }
   }
   progress_.state = end;
-  progress_.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  progress_.seconds = seconds();
   const Progress p = progress_;
   lock.unlock();
   // A completed or failed run leaves nothing to resume; a stopped one does.

@@ -6,22 +6,18 @@
 // resumes where it was.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "array/raid_array.h"
+#include "engine/background_job.h"
 
 namespace r5::engine {
 
-class Scrubber {
+class Scrubber : public BackgroundJob {
  public:
-  enum class State { kIdle, kRunning, kDone, kStopped, kFailed };
-  static std::string_view state_name(State s);
+  using State = JobState;
 
   struct Progress {
     State state = State::kIdle;
@@ -39,12 +35,11 @@ class Scrubber {
 
   // speed_max: bytes of array data per second; 0 = unpaced.
   Scrubber(array::RaidArray& array, uint64_t speed_max, std::string array_name);
-  ~Scrubber();
+  ~Scrubber() { stop(); }
 
-  // Starts at `from_row`. kBusy while a check runs.
+  // Starts at `from_row`. kBusy while a check runs. stop() keeps the
+  // position recorded.
   Status start(bool repair, uint64_t from_row);
-  // Stops a running check and waits for it; its position stays recorded.
-  void stop();
   Progress progress() const;
 
  private:
@@ -53,14 +48,8 @@ class Scrubber {
   void save_position(bool finished);
 
   array::RaidArray& array_;
-  const uint64_t speed_max_;
   const std::string name_;
-  mutable std::mutex mu_;
-  std::condition_variable stop_cv_;  // wakes the pacing sleep at stop()
-  bool stop_ = false;                // guarded by mu_
-  Progress progress_;                // guarded by mu_
-  std::chrono::steady_clock::time_point started_;
-  std::thread thread_;
+  Progress progress_;  // guarded by mu_
 };
 
 }  // namespace r5::engine

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,6 +72,14 @@ Result<std::unique_ptr<Device>> open_file(const std::filesystem::path& path, con
   // Some file systems (older tmpfs, some FUSE) refuse O_DIRECT: use the page cache there.
   if (!fd.valid() && errno == EINVAL && options.direct) fd.reset(::open(name.c_str(), flags, 0600));
   if (!fd.valid()) return errno_error(errno, "open", name);
+  // One writer per device across r5cfs processes: a second daemon (or an
+  // offline command) on a mounted array's members stops here, whatever its
+  // config calls the control socket.
+  if (!options.read_only && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      return Error{ErrorKind::kBusy, EBUSY, fmt::format("{}: in use by another r5cfs process (is the array mounted?)", name)};
+    return errno_error(errno, "lock", name);
+  }
 
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error(errno, "stat", name);

@@ -1,5 +1,9 @@
 // r5cfs journal inspect: the journal superblock and every valid record from
 // the tail, offline (like a log dump; nothing is written).
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -8,6 +12,7 @@
 #include "journal/reader.h"
 #include "tools/commands.h"
 #include "engine/engine.h"
+#include "tools/config_edit.h"
 #include "tools/daemon_link.h"
 
 namespace r5::tools {
@@ -131,6 +136,148 @@ int run_journal_drain(const std::string& config_path) {
                cfg->array.name);
     return kExitOk;
   });
+}
+
+}  // namespace r5::tools
+
+namespace r5::tools {
+namespace {
+
+// Applies config edits, or prints the lines the admin must change by hand.
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+// Returns the exit code: kExitArray when the admin must edit by hand.
+int edit_config(const config::Config& cfg, const Settings& set, const std::vector<std::string>& remove) {
+  std::vector<std::string> manual;
+  for (const auto& [key, value] : set) {
+    const std::string table = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
+    if (Status st = set_config_value(cfg.file, table, name, value); !st.ok())
+      manual.push_back(fmt::format("set {} = {} in [{}] ({})", name, value, table, st.error().message));
+  }
+  for (const std::string& key : remove) {
+    const std::string table = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
+    if (Status st = remove_config_key(cfg.file, table, name); !st.ok())
+      manual.push_back(fmt::format("remove {} from [{}] ({})", name, table, st.error().message));
+  }
+  if (manual.empty()) {
+    fmt::print("{} updated\n", cfg.file.native());
+    return kExitOk;
+  }
+  fmt::print(stderr, "r5cfs: EDIT {} NOW, before the next mount:\n", cfg.file.native());
+  for (const std::string& m : manual) fmt::print(stderr, "  {}\n", m);
+  return kExitArray;
+}
+
+std::string toml_text(std::string_view s) { return toml_string(std::string(s)).value_or(fmt::format("\"{}\"", s)); }
+
+}  // namespace
+
+int run_journal_mode(const JournalModeArgs& args) {
+  auto cfg = load_config(args.config);
+  if (!cfg) return kExitUsage;
+  if (!config::parse_mode(args.mode)) {
+    fmt::print(stderr, "r5cfs: unknown journal mode '{}': write-back, write-through or none\n", args.mode);
+    return kExitUsage;
+  }
+  if (args.mode != "none" && cfg->journal.path.empty()) {
+    fmt::print(stderr, "r5cfs: {}: the array has no journal (journal.path); add one with r5cfs journal add\n",
+               cfg->file.native());
+    return kExitUsage;
+  }
+  int rc = kExitOk;
+  if (std::optional<UniqueFd> fd = connect_daemon(*cfg, rc, /*report_unmounted=*/false)) {
+    if (!request(fd->get(), {{"op", "journal-mode"}, {"mode", args.mode}}, rc)) return rc;
+    fmt::print("array '{}' runs in journal mode {}\n", cfg->array.name, args.mode);
+  } else if (rc != kExitNotMounted) {
+    return rc;
+  } else {
+    fmt::print("array '{}' is not mounted: journal mode {} takes effect at the next mount{}\n", cfg->array.name, args.mode,
+               args.mode == "none" ? " (which drains the journal first)" : "");
+  }
+  return edit_config(*cfg, Settings{{"journal.mode", toml_text(args.mode)}}, {});
+}
+
+int run_journal_remove(const JournalRemoveArgs& args) {
+  auto cfg = load_config(args.config);
+  if (!cfg) return kExitUsage;
+  if (cfg->journal.path.empty()) {
+    fmt::print(stderr, "r5cfs: {}: the array has no journal (journal.path)\n", cfg->file.native());
+    return kExitUsage;
+  }
+  int rc = kExitOk;
+  if (std::optional<UniqueFd> fd = connect_daemon(*cfg, rc, /*report_unmounted=*/false)) {
+    if (!request(fd->get(), {{"op", "journal-remove"}, {"force", args.force}}, rc)) return rc;
+    fmt::print("journal of array '{}' removed: journal mode none{}\n", cfg->array.name,
+               args.force ? "; parity is being resynchronised (r5cfs status)" : "");
+  } else if (rc != kExitNotMounted) {
+    return rc;
+  } else if (!args.force) {
+    // Replays the journal, drains it, leaves it clean.
+    rc = with_offline_array(*cfg, [&](engine::Engine& engine) -> int {
+      if (Status st = engine.set_mode(config::JournalMode::kNone); !st.ok()) {
+        fmt::print(stderr, "r5cfs: {}\n", st.error().message);
+        return kExitArray;
+      }
+      return kExitOk;
+    });
+    if (rc != kExitOk) return rc;
+    fmt::print("journal of array '{}' drained and removed (offline)\n", cfg->array.name);
+  } else {
+    // The journal is unusable: assemble without it. Writes that only it
+    // held are lost; the parity of the stripes being written is resynced.
+    config::Config without = *cfg;
+    without.journal.path.clear();
+    without.journal.mode = config::JournalMode::kNone;
+    rc = with_offline_array(without, [&](engine::Engine& engine) -> int {
+      engine.start_background();  // the resync after an unclean shutdown
+      while (engine.resync_running()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (engine.resync_pending()) {
+        fmt::print(stderr, "r5cfs: the parity resync did not complete (see the messages above); it runs again at mount\n");
+        return kExitArray;
+      }
+      return kExitOk;
+    });
+    if (rc != kExitOk) return rc;
+    fmt::print("journal of array '{}' removed without replay (offline): writes it alone held are lost; parity resynced\n",
+               cfg->array.name);
+  }
+  return edit_config(*cfg, Settings{{"journal.mode", toml_text("none")}}, {"journal.path", "journal.size"});
+}
+
+int run_journal_add(const JournalAddArgs& args) {
+  auto cfg = load_config(args.config);
+  if (!cfg) return kExitUsage;
+  std::optional<uint64_t> size = parse_size(args.size);
+  std::optional<config::JournalMode> mode = config::parse_mode(args.mode);
+  if (!size || !mode || *mode == config::JournalMode::kNone) {
+    fmt::print(stderr, "r5cfs: expected a size such as \"1GiB\" and a mode write-back or write-through, got '{}' and '{}'\n",
+               args.size, args.mode);
+    return kExitUsage;
+  }
+  std::error_code ec;
+  const std::string path = std::filesystem::absolute(args.path, ec).lexically_normal().native();
+  int rc = kExitOk;
+  if (std::optional<UniqueFd> fd = connect_daemon(*cfg, rc, /*report_unmounted=*/false)) {
+    if (!request(fd->get(), {{"op", "journal-add"}, {"path", path}, {"size", *size}, {"mode", args.mode}, {"force", args.force}},
+                 rc))
+      return rc;
+  } else if (rc != kExitNotMounted) {
+    return rc;
+  } else {
+    rc = with_offline_array(*cfg, [&](engine::Engine& engine) -> int {
+      if (Status st = engine.add_journal(path, *size, *mode, args.force); !st.ok()) {
+        fmt::print(stderr, "r5cfs: {}\n", st.error().message);
+        return st.error().kind == ErrorKind::kInvalid ? kExitUsage : kExitArray;
+      }
+      return kExitOk;
+    });
+    if (rc != kExitOk) return rc;
+  }
+  fmt::print("journal {} added to array '{}': journal mode {}\n", path, cfg->array.name, args.mode);
+  return edit_config(*cfg,
+              Settings{{"journal.path", toml_text(path)}, {"journal.size", toml_text(format_size(*size))},
+                       {"journal.mode", toml_text(args.mode)}},
+              {});
 }
 
 }  // namespace r5::tools

@@ -73,6 +73,15 @@ void print_text(const json& s) {
   fmt::print("Members IO: {} read, {} written, {} syncs, {} degraded reads\n", format_size(io["member_bytes_read"]),
              format_size(io["member_bytes_written"]), io["member_syncs"].get<uint64_t>(),
              io["degraded_reads"].get<uint64_t>());
+  if (const json& c = s["check"]; c["state"] != "idle")
+    fmt::print("Check:      {}{} at row {} of {} ({:.1f}%), {} mismatches, {} repaired\n", c["state"].get<std::string>(),
+               c["repair"].get<bool>() ? " (repair)" : "", c["next_row"].get<uint64_t>(), c["rows"].get<uint64_t>(),
+               c["percent"].get<double>(), c["mismatches"].get<uint64_t>(), c["repaired"].get<uint64_t>());
+  if (const json& r = s["rebuild"]; r["state"] != "idle")
+    fmt::print("Rebuild:    {} of slot {} onto {} at row {} of {} ({:.1f}%){}\n", r["state"].get<std::string>(),
+               r["slot"].get<uint32_t>(), r["path"].get<std::string>(), r["next_row"].get<uint64_t>(),
+               r["rows"].get<uint64_t>(), r["percent"].get<double>(),
+               r["error"].is_null() ? "" : ": " + r["error"].get<std::string>());
   const json& rs = s["resync"];
   if (rs["pending"].get<bool>() || rs["rows_checked"].get<uint64_t>() > 0)
     fmt::print("Resync:     {}, {} rows checked, {} repaired\n", rs["pending"].get<bool>() ? "running" : "done",
@@ -92,15 +101,15 @@ int run_status(const StatusArgs& args) {
     std::optional<json> reply = request(fd->get(), {{"op", "status"}}, rc);
     if (!reply) return rc;
     const json& s = (*reply)["status"];
-    if (args.watch > 0 && tty) fmt::print("\033[H\033[2J");  // redraw in place
+    if (args.watch && tty) fmt::print("\033[H\033[2J");  // redraw in place
     if (args.json)
-      fmt::print("{}\n", s.dump(args.watch > 0 ? -1 : 2));  // --watch --json: one object per line
+      fmt::print("{}\n", s.dump(args.watch ? -1 : 2));  // --watch --json: one object per line
     else
       print_text(s);
-    if (args.watch <= 0) return kExitOk;
+    if (!args.watch) return kExitOk;
     if (!tty && !args.json) fmt::print("\n");
     std::fflush(stdout);
-    std::this_thread::sleep_for(std::chrono::duration<double>(args.watch));
+    std::this_thread::sleep_for(std::chrono::duration<double>(args.interval));
   }
 }
 

@@ -36,11 +36,26 @@ struct JournalArgs {
 };
 int run_journal_inspect(const JournalArgs& args);
 int run_journal_drain(const std::string& config);
+struct JournalModeArgs {
+  std::string config, mode;
+};
+int run_journal_mode(const JournalModeArgs& args);
+struct JournalRemoveArgs {
+  std::string config;
+  bool force = false;
+};
+int run_journal_remove(const JournalRemoveArgs& args);
+struct JournalAddArgs {
+  std::string config, path, size, mode = "write-back";
+  bool force = false;
+};
+int run_journal_add(const JournalAddArgs& args);
 
 struct StatusArgs {
   std::string config;
   bool json = false;
-  double watch = 0;  // seconds between updates; 0: print once
+  bool watch = false;   // print again every `interval` seconds
+  double interval = 2;
 };
 int run_status(const StatusArgs& args);
 

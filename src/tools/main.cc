@@ -49,14 +49,40 @@ int main(int argc, char** argv) {
       "drain", "Write everything in the journal to the members and leave it empty (online, or offline when not mounted)");
   drain_cmd->add_option("config", drain_config, "Array configuration file (r5cfs.toml(5))")->required();
 
+  r5::tools::JournalModeArgs jmode;
+  CLI::App* jmode_cmd = journal_cmd->add_subcommand(
+      "mode", "Change the journal mode, live when mounted (leaving write-back drains the journal), and in the config file");
+  jmode_cmd->add_option("config", jmode.config, "Array configuration file (r5cfs.toml(5))")->required();
+  jmode_cmd->add_option("mode", jmode.mode, "write-back, write-through or none")
+      ->required()
+      ->check(CLI::IsMember({"write-back", "write-through", "none"}));
+
+  r5::tools::JournalRemoveArgs jremove;
+  CLI::App* jremove_cmd = journal_cmd->add_subcommand(
+      "remove", "Drain the journal and run without it (mode none); the config file stops naming it");
+  jremove_cmd->add_option("config", jremove.config, "Array configuration file (r5cfs.toml(5))")->required();
+  jremove_cmd->add_flag("--force", jremove.force,
+                        "The journal has failed or is gone: mounted, write the cached data to the members without it; "
+                        "offline, assemble without it (what only it held is lost); then resync parity");
+
+  r5::tools::JournalAddArgs jadd;
+  CLI::App* jadd_cmd = journal_cmd->add_subcommand(
+      "add", "Format a journal for an array that has none and use it (live when mounted); updates the config file");
+  jadd_cmd->add_option("config", jadd.config, "Array configuration file (r5cfs.toml(5))")->required();
+  jadd_cmd->add_option("path", jadd.path, "The journal: a file (created when missing) or a device, ideally on an SSD")
+      ->required();
+  jadd_cmd->add_option("size", jadd.size, "Its size, such as 1GiB (a file's own size when it exists)")->required();
+  jadd_cmd->add_option("--mode", jadd.mode, "write-back (default) or write-through")
+      ->check(CLI::IsMember({"write-back", "write-through"}));
+  jadd_cmd->add_flag("--force", jadd.force, "Use a device that carries an r5cfs superblock or a filesystem signature");
+
   r5::tools::StatusArgs status;
   CLI::App* status_cmd = app.add_subcommand(
       "status", "Live state of a mounted array: members, journal fill, dirty stripes, counters, the first error");
   status_cmd->add_option("config", status.config, "Array configuration file (r5cfs.toml(5))")->required();
   status_cmd->add_flag("--json", status.json, "Print JSON (fields in r5cfs(8), STATUS FIELDS)");
-  status_cmd->add_option("--watch", status.watch, "Print again every SECONDS until interrupted")
-      ->expected(0, 1)
-      ->default_str("2")
+  status_cmd->add_flag("--watch", status.watch, "Print again every --interval seconds until interrupted");
+  status_cmd->add_option("--interval", status.interval, "Seconds between two prints of --watch (default 2)")
       ->check(CLI::PositiveNumber);
 
   r5::tools::MemberArgs fail;
@@ -95,6 +121,9 @@ int main(int argc, char** argv) {
   if (*info_cmd) return r5::tools::run_info(info);
   if (*inspect_cmd) return r5::tools::run_journal_inspect(journal);
   if (*drain_cmd) return r5::tools::run_journal_drain(drain_config);
+  if (*jmode_cmd) return r5::tools::run_journal_mode(jmode);
+  if (*jremove_cmd) return r5::tools::run_journal_remove(jremove);
+  if (*jadd_cmd) return r5::tools::run_journal_add(jadd);
   if (*status_cmd) return r5::tools::run_status(status);
   if (*fail_cmd) return r5::tools::run_fail(fail);
   if (*check_cmd) return r5::tools::run_check(check);

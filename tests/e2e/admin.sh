@@ -3,7 +3,8 @@
 # (r5cfs(8)): status (text and JSON), the socket's exclusivity and
 # permissions, journal drain, check and check --repair of parity corrupted
 # behind the daemon's back, an interrupted check resuming after a remount,
-# fail, a dead daemon's stale socket, and the offline forms (check, drain).
+# fail, a dead daemon's stale socket, the offline forms (check, drain), and
+# the refusal to check a degraded array.
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root_fuse
@@ -62,7 +63,7 @@ expect_eq "dirty stripes after 2 MiB of writes" "$(status_get "$cfg" 's["cache"]
 [[ $(status_get "$cfg" 's["journal"]["used_blocks"]') -gt 512 ]] || fail "the journal does not hold the 2 MiB written"
 dd_direct_pattern "$IMG" "$model" $((2 * MiB)) $((14 * MiB))
 # --watch: one JSON object per line, repeated.
-timeout 3 "$R5CFS" status "$cfg" --json --watch 1 >"$WS/watch.txt" || true
+timeout 3 "$R5CFS" status "$cfg" --json --watch --interval 1 >"$WS/watch.txt" || true
 [[ $(grep -c '"version":1' "$WS/watch.txt") -ge 2 ]] || fail "status --watch printed $(wc -l <"$WS/watch.txt") lines in 3 s"
 
 log "==== one daemon per array, root only"
@@ -142,6 +143,12 @@ start_daemon "$cfg"
 expect_eq "rows checked by --restart" "$(status_get "$cfg" 's["check"]["rows_checked"]')" \
   "$(status_get "$cfg" 's["check"]["rows"]')"
 expect_eq "check position after a complete check" "$(info_get "$cfg" 'j.get("check")')" None
+# Offline (not mounted), the tool itself runs the check.
+stop_daemon
+run_rc rc "$R5CFS" check "$cfg"
+[[ $rc == 0 ]] || fail "offline check exited $rc: $(cat "$WS/out.txt")"
+assert_contains "$WS/out.txt" "check done"
+start_daemon "$cfg"
 
 log "==== fail"
 "$R5CFS" fail "$cfg" 2 >"$WS/out.txt" || fail "r5cfs fail slot 2 failed: $(cat "$WS/out.txt")"
@@ -176,10 +183,10 @@ verify_image "$IMG" "$model"
 stop_daemon
 [[ ! -e $sock ]] || fail "the socket outlived a clean unmount"
 
-log "==== offline: check and journal drain"
+log "==== offline: check of a degraded array, journal drain"
 run_rc rc "$R5CFS" check "$cfg"
-[[ $rc == 0 ]] || fail "offline check exited $rc: $(cat "$WS/out.txt")"
-assert_contains "$WS/out.txt" "check done"
+[[ $rc == 2 ]] || fail "offline check of a degraded array exited $rc, expected 2: $(cat "$WS/out.txt")"
+assert_contains "$WS/out.txt" "there is no redundancy to check"
 "$R5CFS" journal drain "$cfg" >"$WS/out.txt" 2>&1 || fail "offline journal drain failed: $(cat "$WS/out.txt")"
 assert_contains "$WS/out.txt" "drained (offline)"
 [[ ! -e $sock ]] || fail "an offline command left its socket behind"
