@@ -81,7 +81,14 @@ std::string MemberSet::rebuild_path() const {
 Status MemberSet::save_rebuild_position() {
   std::lock_guard lock(sb_mutex_);
   if (!sb_.rebuild || rebuild_slot() == kNoRebuild) return {};
-  sb_.rebuild->next_row = rebuild_row();
+  const uint64_t row = rebuild_row();
+  // The rows below the new position must be durable on the new device
+  // before the superblocks say so.
+  if (Status st = rebuild_dev_->sync(); !st.ok()) {
+    abort_rebuild_locked(st.error().message);
+    return write_superblocks_locked();
+  }
+  sb_.rebuild->next_row = row;
   return write_superblocks_locked();
 }
 
@@ -91,6 +98,7 @@ Status MemberSet::finish_rebuild() {
   if (slot == kNoRebuild) return io_error(EIO, "the rebuild was abandoned");
   if (Status st = rebuild_dev_->sync(); !st.ok()) {
     abort_rebuild_locked(st.error().message);
+    (void)write_superblocks_locked();  // the members must forget the rebuild too
     return st;
   }
   // The old device may still be in use by a request that sampled it.

@@ -137,6 +137,11 @@ Status RaidArray::sync() {
       slots.push_back(i);
     }
   }
+  // Rows already rebuilt are written to the new member too: an fsync covers them there.
+  if (io::Device* dev = members_->rebuild_device()) {
+    ops.push_back(io::IoOp::sync(dev));
+    slots.push_back(kRebuildOp);
+  }
   io::run_batch(ops);
   fail_members(ops, slots);
   // Data on a member whose sync failed survives through parity on the others.
