@@ -96,37 +96,37 @@ json array_counters_json(const array::ArrayCounters& c) {
           {"member_syncs", c.syncs.load()}};
 }
 
-}  // namespace
-
-json check_json(const engine::Scrubber::Progress& p) {
+// The fields every background job reports (tools/progress.h reads them).
+template <typename Progress>
+json job_json(const Progress& p) {
   return {{"state", engine::job_state_name(p.state)},
-          {"repair", p.repair},
           {"start_row", p.start_row},
           {"next_row", p.next_row},
           {"rows", p.rows},
           {"percent", p.rows ? 100.0 * double(p.next_row) / double(p.rows) : 0.0},
-          {"rows_checked", p.rows_checked},
-          {"mismatches", p.mismatches},
-          {"repaired", p.repaired},
-          {"mismatch_rows", p.mismatch_rows},
           {"bytes", p.bytes},
           {"seconds", p.seconds},
           {"bytes_per_second", p.seconds > 0 ? double(p.bytes) / p.seconds : 0.0},
           {"error", p.error.empty() ? json(nullptr) : json(p.error)}};
 }
 
+}  // namespace
+
+json check_json(const engine::Scrubber::Progress& p) {
+  json j = job_json(p);
+  j["repair"] = p.repair;
+  j["rows_checked"] = p.rows_checked;
+  j["mismatches"] = p.mismatches;
+  j["repaired"] = p.repaired;
+  j["mismatch_rows"] = p.mismatch_rows;
+  return j;
+}
+
 json rebuild_json(const engine::Rebuilder::Progress& p) {
-  return {{"state", engine::job_state_name(p.state)},
-          {"slot", p.slot},
-          {"path", p.path},
-          {"start_row", p.start_row},
-          {"next_row", p.next_row},
-          {"rows", p.rows},
-          {"percent", p.rows ? 100.0 * double(p.next_row) / double(p.rows) : 0.0},
-          {"bytes", p.bytes},
-          {"seconds", p.seconds},
-          {"bytes_per_second", p.seconds > 0 ? double(p.bytes) / p.seconds : 0.0},
-          {"error", p.error.empty() ? json(nullptr) : json(p.error)}};
+  json j = job_json(p);
+  j["slot"] = p.slot;
+  j["path"] = p.path;
+  return j;
 }
 
 json status_json(engine::Engine& engine) {

@@ -13,13 +13,6 @@ command -v setpriv >/dev/null || skip "'setpriv' is not installed"
 MiB=$((1 << 20))
 CHUNK=65536
 
-# status_get CFG PYEXPR: evaluates PYEXPR with s = `r5cfs status --json`.
-status_get() {
-  local js
-  js=$("$R5CFS" status "$1" --json) || fail "r5cfs status $1 --json failed"
-  "$PY" -c 'import json, sys; s = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$js"
-}
-
 expect_eq() {  # DESCRIPTION GOT WANT
   [[ "$2" == "$3" ]] || fail "$1: got '$2', expected '$3'"
 }

@@ -16,12 +16,6 @@ require_root_fuse
 
 MiB=$((1 << 20))
 
-status_get() {
-  local js
-  js=$("$R5CFS" status "$1" --json) || fail "r5cfs status $1 --json failed"
-  "$PY" -c 'import json, sys; s = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$js"
-}
-
 # write_piece OFFSET_MIB LENGTH_MIB: dd O_DIRECT + fsync into the image and the model.
 write_piece() { dd_direct_pattern "$IMG" "$model" $(($1 * MiB)) $(($2 * MiB)); }
 

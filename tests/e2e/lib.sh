@@ -303,6 +303,14 @@ info_get() {
   "$PY" -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$js"
 }
 
+# status_get CFG PYEXPR: evaluates PYEXPR with s = `r5cfs status --json` of
+# the mounted array, prints it.
+status_get() {
+  local js
+  js=$("$R5CFS" status "$1" --json) || fail "r5cfs status $1 --json failed"
+  "$PY" -c 'import json, sys; s = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$js"
+}
+
 # new_model CFG: an all-zero model of the image (fresh arrays read as zeros);
 # prints its path.
 new_model() {

@@ -14,12 +14,6 @@ require_root_fuse
 
 MiB=$((1 << 20))
 
-status_get() {
-  local js
-  js=$("$R5CFS" status "$1" --json) || fail "r5cfs status $1 --json failed"
-  "$PY" -c 'import json, sys; s = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$js"
-}
-
 set_speed() { sed -i "s|^sync_speed_max = .*|sync_speed_max = $2|" "$1"; }
 
 # wait_rebuilt CFG: until no member is rebuilding (60 s at most).
