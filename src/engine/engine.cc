@@ -24,6 +24,7 @@ Result<std::unique_ptr<JournaledCache>> Engine::open_journal(const config::Confi
                                                             const OpenOptions& options, bool& was_in_use) {
   io::OpenOptions open_options;
   open_options.read_only = options.read_only;
+  open_options.cached_writes = true;
   R5_ASSIGN_OR_RETURN(std::unique_ptr<io::Device> dev, io::open_file(cfg.journal.path, open_options));
   R5_ASSIGN_OR_RETURN(format::JournalSuperblock sb, journal::read_superblock(*dev));
   was_in_use = (sb.flags & format::kJournalClean) == 0;

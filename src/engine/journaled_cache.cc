@@ -25,10 +25,9 @@ uint64_t page_ceil(uint64_t v) { return (v + kPageSize - 1) / kPageSize * kPageS
 
 struct JournaledCache::Request {
   uint64_t offset = 0;
-  std::span<const std::byte> data;  // empty: an fsync
-  bool sync = false;
+  std::span<const std::byte> data;
+  bool sync = false;  // durable before the reply (journal.sync = "always")
   bool done = false;
-  bool dequeued = false;  // in a leader's batch; done when the batch's sync (if any) returns
   Status status;
   uint64_t floor = 0;  // no record of this write has a lower sequence
   std::condition_variable cv;
@@ -171,49 +170,47 @@ Status JournaledCache::write(uint64_t offset, std::span<const std::byte> in) {
 }
 
 Status JournaledCache::fsync() {
-  Request r;
-  r.sync = true;
-  return commit(r);
+  {
+    std::lock_guard lock(mu_);
+    if (failure_) return failure_error();
+  }
+  // Every write replied before this call is appended already.
+  return sync_or_fail();
+}
+
+Status JournaledCache::sync_or_fail() {
+  if (Status st = sync_journal(); !st.ok()) return fail(st.error());  // never retried: the pages may be lost
+  return {};
 }
 
 Status JournaledCache::commit(Request& r) {
   std::unique_lock lock(mu_);
   if (failure_) return failure_error();
   queue_.push_back(&r);
-  while (!r.done && !r.dequeued && queue_.front() != &r) r.cv.wait(lock);
-  while (!r.done && r.dequeued) r.cv.wait(lock);  // committed by a leader, which is syncing
-  if (r.done) return r.status;
-
-  // This writer leads: it commits a batch from the front of the queue.
-  std::vector<Request*> batch;
-  size_t pages = 0;
-  for (Request* q : queue_) {
-    if (!batch.empty() && pages + q->pages() > max_batch_pages_) break;
-    batch.push_back(q);
-    pages += q->pages();
+  while (!r.done && queue_.front() != &r) r.cv.wait(lock);
+  if (!r.done) {
+    // This writer leads: it commits a batch from the front of the queue.
+    std::vector<Request*> batch;
+    size_t pages = 0;
+    for (Request* q : queue_) {
+      if (!batch.empty() && pages + q->pages() > max_batch_pages_) break;
+      batch.push_back(q);
+      pages += q->pages();
+    }
+    const Status st = lead(batch, lock);
+    for (Request* q : batch) {
+      queue_.pop_front();
+      q->status = st;
+      q->done = true;
+      if (q != &r) q->cv.notify_one();
+    }
+    if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
-  Status st = lead(batch, lock);
-  bool sync = false;
-  for (Request* q : batch) {
-    queue_.pop_front();
-    q->dequeued = true;
-    sync |= q->sync;
-  }
-  // The next leader appends while this batch's fdatasync runs: a sync never
-  // holds up the queue, and concurrent syncs share one fdatasync.
-  if (!queue_.empty()) queue_.front()->cv.notify_one();
-  if (st.ok() && sync) {
-    lock.unlock();
-    st = sync_journal();
-    lock.lock();
-    if (!st.ok()) st = fail_locked(st.error());  // never retried: the pages may be lost
-  }
-  for (Request* q : batch) {
-    q->status = st;
-    q->done = true;
-    if (q != &r) q->cv.notify_one();
-  }
-  return st;
+  if (!r.status.ok() || !r.sync) return r.status;
+  // Appended; now durable. The next batches are appended meanwhile, and
+  // concurrent syncs share one fdatasync.
+  lock.unlock();
+  return sync_or_fail();
 }
 
 // Waits until no stripe of `rows` is being flushed and the batch's records
@@ -266,7 +263,6 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
 Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock) {
   size_t pages = 0;
   for (Request* q : batch) pages += q->pages();
-  if (pages == 0) return {};  // fsyncs only: commit() syncs what was appended before them
 
   const uint64_t row_bytes = g_.row_data_bytes();
   const uint32_t cp = cache_.chunk_pages();

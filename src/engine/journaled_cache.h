@@ -5,13 +5,15 @@
 // repaired by replay); reads take dirty pages from the pool and the rest from
 // the members; opening replays the log.
 //
-// Group commit (LevelDB's writer queue): writers and fsyncs queue up; the one
-// at the front leads, applies the queued writes to the pool in queue order,
-// appends them as one or more records, hands the front to the next leader
-// and, if any asked for it, fdatasyncs the journal once for all of them
-// (concurrent syncs share one fdatasync, and the next batch is appended
-// meanwhile). Pool order is log order, so a reply never overtakes the
-// journal write of an earlier write.
+// Group commit (LevelDB's writer queue): writers queue up; the one at the
+// front leads, applies the queued writes to the pool in queue order, appends
+// them as one or more records and hands the front to the next leader. Pool
+// order is log order, so a reply never overtakes the journal write of an
+// earlier write. Durability is separate: an fsync (or a write under
+// journal.sync = "always", once appended) fdatasyncs the journal, and
+// concurrent syncs share one fdatasync while the next batches are appended.
+// Small records are written through the page cache (journal::Writer), so a
+// reply waits for a copy rather than a device round trip.
 //
 // Journal space: every dirty stripe holds back the blocks its parity record
 // and its share of a stripe-done record will need, so the flusher can always
@@ -115,6 +117,7 @@ class JournaledCache {
                  std::unique_ptr<cache::PagePool> pool);
 
   Status commit(Request& r);
+  Status sync_or_fail();  // sync_journal(); a failure stops writes for good
   Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
   Status wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, uint64_t record_blocks,
                        std::unordered_map<uint64_t, uint64_t>& new_reserve, std::unique_lock<std::mutex>& lock);

@@ -23,6 +23,11 @@ class Device {
   // lengths are multiples of 4 KiB and buffers 4 KiB aligned (O_DIRECT).
   virtual Status read(uint64_t offset, std::span<std::byte> buf) = 0;
   virtual Status write(uint64_t offset, std::span<const std::byte> buf) = 0;
+  // The same through the page cache where the device has one (opened with
+  // cached_writes): a small write then costs a copy instead of a device round
+  // trip. Like write(), durable only after sync(), which also reports any
+  // error of the kernel's later write-back.
+  virtual Status write_cached(uint64_t offset, std::span<const std::byte> buf) { return write(offset, buf); }
   // Makes every completed write durable (fdatasync).
   virtual Status sync() = 0;
   // A file descriptor that io_uring may use for the same transfers, or -1.
@@ -34,6 +39,7 @@ struct OpenOptions {
   uint64_t create_size = 0;  // size of a created file (sparse)
   bool read_only = false;
   bool direct = true;        // O_DIRECT where the file system supports it
+  bool cached_writes = false;  // also a page-cache descriptor for write_cached() (the journal)
 };
 
 // Opens a regular file or block device.

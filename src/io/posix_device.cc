@@ -21,7 +21,8 @@ Error errno_error(int err, const std::string& what, const std::string& path) {
 
 class PosixDevice final : public Device {
  public:
-  PosixDevice(UniqueFd fd, std::string name, uint64_t size) : fd_(std::move(fd)), name_(std::move(name)), size_(size) {}
+  PosixDevice(UniqueFd fd, UniqueFd cached_fd, std::string name, uint64_t size)
+      : fd_(std::move(fd)), cached_fd_(std::move(cached_fd)), name_(std::move(name)), size_(size) {}
 
   const std::string& name() const override { return name_; }
   uint64_t size() const override { return size_; }
@@ -39,16 +40,13 @@ class PosixDevice final : public Device {
     return {};
   }
 
-  Status write(uint64_t offset, std::span<const std::byte> buf) override {
-    size_t done = 0;
-    while (done < buf.size()) {
-      ssize_t n = ::pwrite(fd_.get(), buf.data() + done, buf.size() - done, off_t(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errno_error(errno, fmt::format("write at {}", offset + done), name_);
-      if (n == 0) return io_error(ENOSPC, fmt::format("{}: write at {}: no progress", name_, offset + done));
-      done += size_t(n);
-    }
-    return {};
+  Status write(uint64_t offset, std::span<const std::byte> buf) override { return write_fd(fd_.get(), offset, buf); }
+
+  // fdatasync through fd_ covers these too: dirty pages and write-back
+  // errors belong to the file, not to the descriptor. A later O_DIRECT
+  // access to the same range first writes the cached pages back.
+  Status write_cached(uint64_t offset, std::span<const std::byte> buf) override {
+    return write_fd(cached_fd_.valid() ? cached_fd_.get() : fd_.get(), offset, buf);
   }
 
   Status sync() override {
@@ -57,7 +55,20 @@ class PosixDevice final : public Device {
   }
 
  private:
+  Status write_fd(int fd, uint64_t offset, std::span<const std::byte> buf) {
+    size_t done = 0;
+    while (done < buf.size()) {
+      ssize_t n = ::pwrite(fd, buf.data() + done, buf.size() - done, off_t(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno_error(errno, fmt::format("write at {}", offset + done), name_);
+      if (n == 0) return io_error(ENOSPC, fmt::format("{}: write at {}: no progress", name_, offset + done));
+      done += size_t(n);
+    }
+    return {};
+  }
+
   UniqueFd fd_;
+  UniqueFd cached_fd_;  // without O_DIRECT, or invalid
   std::string name_;
   uint64_t size_;
 };
@@ -95,7 +106,12 @@ Result<std::unique_ptr<Device>> open_file(const std::filesystem::path& path, con
   } else {
     return invalid(fmt::format("{}: not a regular file or block device", name));
   }
-  return std::unique_ptr<Device>(new PosixDevice(std::move(fd), name, size));
+  UniqueFd cached_fd;
+  if (options.cached_writes && !options.read_only) {
+    cached_fd.reset(::open(name.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!cached_fd.valid()) return errno_error(errno, "open", name);
+  }
+  return std::unique_ptr<Device>(new PosixDevice(std::move(fd), std::move(cached_fd), name, size));
 }
 
 Status zero_out(Device& device, void (*progress)(uint64_t done, uint64_t total)) {

@@ -1,9 +1,11 @@
 // Appends records (a metadata block and its payload pages) at the head of the
 // journal ring, and moves the tail by rewriting the journal superblock.
 // Appends are serialized by the caller (the group-commit path writes one
-// record at a time), so a record never reaches the device before the one
-// logged ahead of it, which is what lets recovery treat a valid block after
-// an invalid one as corruption rather than as reordering.
+// record at a time). Records not yet synced may reach the device in any
+// order (a disk's volatile cache, the kernel's write-back of the small
+// records written through the page cache); each record names the sequence
+// below which the log was synced when it was written, so recovery tells a
+// torn unsynced end from corruption of what was synced.
 #pragma once
 
 #include <span>
@@ -35,6 +37,8 @@ class Writer {
   // `payload` (kJournalBlock bytes per page, in entry order). Not durable
   // until sync(). kBusy when the ring lacks room: the caller reclaims first.
   Status append(format::MetaBlock& meta, std::span<const std::byte* const> payload);
+  // Records of at most this many blocks (128 KiB) are written through the page cache.
+  static constexpr uint64_t kCachedRecordBlocks = 32;
   Status sync() { return device_.sync(); }
   // Records the new tail (oldest record still needed) and flags in the
   // superblock, durably.
