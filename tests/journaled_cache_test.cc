@@ -284,8 +284,19 @@ TEST_CASE("write hole: a crash after members were partly written, then a member 
       r.journal->after_sync = [&](uint64_t n) {
         if (n == syncs_before + 1) r.journal->frozen = true;  // nothing after the parity record survives
       };
-      if (mode == config::JournalMode::kWriteThrough) r.cache->start();  // the write waits for its flush
-      REQUIRE(r.cache->write(0, page).ok());
+      // Two pages in columns 0 and 3 of data indexes 0 and 2: the flush logs
+      // two runs of parity, both of which the repair must write.
+      const uint64_t second = 2 * chunk + 3 * 4096;
+      if (mode == config::JournalMode::kWriteBack) {
+        REQUIRE(r.cache->write(0, page).ok());
+        REQUIRE(r.cache->write(second, page).ok());
+      } else {
+        r.cache->start();  // a write waits for its flush: both pages in one write
+        std::vector<std::byte> both(old_data.begin(), old_data.begin() + second + 4096);
+        std::memcpy(both.data(), page.data(), page.size());
+        std::memcpy(both.data() + second, page.data(), page.size());
+        REQUIRE(r.cache->write(0, both).ok());
+      }
       REQUIRE(r.cache->drain().ok());
       r.freeze_all();
       for (bool lose_before_replay : {true, false}) {
@@ -295,6 +306,7 @@ TEST_CASE("write hole: a crash after members were partly written, then a member 
         CHECK(after.cache->counters().replay_repaired_rows == 1);
         std::vector<std::byte> expect = old_data;
         std::memcpy(expect.data(), page.data(), page.size());
+        std::memcpy(expect.data() + second, page.data(), page.size());
         std::vector<std::byte> got(expect.size());
         REQUIRE(after.cache->read(0, got).ok());
         CHECK(got == expect);
@@ -345,8 +357,8 @@ TEST_CASE("member failure during a flush: the stripe completes degraded") {
 }
 
 // DESIGN: a full stripe's flush logs no parity (the log holds all its data),
-// a partial stripe's logs its parity window.
-TEST_CASE("flushing a full stripe logs no parity; a partial one logs its parity window") {
+// a partial stripe's logs parity for the columns holding dirty pages.
+TEST_CASE("flushing a full stripe logs no parity; a partial one logs parity for its dirty columns only") {
   Rig r(5, 5, 16384, 16, 1024);
   REQUIRE(r.open(small_cache()).ok());
   const uint64_t row = r.sb.geometry().row_data_bytes();
@@ -358,6 +370,16 @@ TEST_CASE("flushing a full stripe logs no parity; a partial one logs its parity 
   };
   CHECK(logged_by_drain(0, row) == 1);            // the stripe-done record alone
   CHECK(logged_by_drain(2 * row, 4096) == 1 + 2);  // a parity record (metadata + P) and the done record
+  // Pages in columns 0 and 3 (of 4) of two chunks: P for two columns, not four.
+  REQUIRE(r.cache->write(4 * row, std::vector<std::byte>(4096, std::byte{8})).ok());
+  CHECK(logged_by_drain(4 * row + 2 * 16384 + 3 * 4096, 4096) == 1 + 2 + 1);
+  std::vector<std::byte> model(r.array->capacity());
+  std::memset(model.data(), 7, row);
+  std::memset(model.data() + 2 * row, 7, 4096);
+  std::memset(model.data() + 4 * row, 8, 4096);
+  std::memset(model.data() + 4 * row + 2 * 16384 + 3 * 4096, 7, 4096);
+  check_members(r, model);
+  CHECK(parity_consistent(r));
 }
 
 TEST_CASE("open refuses a journal of another array, one too small, and mid-log damage without force") {

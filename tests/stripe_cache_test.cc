@@ -118,13 +118,18 @@ TEST_CASE("reservations cover a stripe's parity pages and its metadata share; er
   Fixture f;
   StripeCache& c = f.cache;
   // One page of parity and a share of two metadata blocks, well under two blocks.
-  CHECK(c.reserve_bytes(0, 1) > 4096);
-  CHECK(c.reserve_bytes(0, 1) < 2 * 4096);
-  CHECK(c.reserve_bytes(0, 4) - c.reserve_bytes(0, 1) >= 3 * 4096);  // a page of P per column of the window
+  CHECK(c.reserve_bytes(1, 1) > 4096);
+  CHECK(c.reserve_bytes(1, 1) < 2 * 4096);
+  CHECK(c.reserve_bytes(4, 4) - c.reserve_bytes(1, 1) >= 3 * 4096);  // a page of P per dirty column
+  CHECK(c.reserve_bytes(2, 4) < c.reserve_bytes(4, 4));              // columns 0 and 3: two runs of P, not four columns
+  CHECK(c.reserve_bytes(2, 4) > c.reserve_bytes(2, 2));              // two parity entries' metadata, not one
   const size_t used = f.pool.used_pages();
   Stripe& s = f.add(7, 5, 0, 0, 1);
   CHECK(s.lo == 0);
   CHECK(s.hi == 4);  // slots 0..4: columns 0..3 of data index 0, column 0 of index 1
+  CHECK(s.dirty_columns == 4);
+  CHECK(s.column_pages[0] == 2);
+  CHECK(c.reserve_for(s) == c.reserve_bytes(4, 4));
   CHECK(f.pool.used_pages() == used + 5);
   c.erase(7, f.pool);
   CHECK(f.pool.used_pages() == used);

@@ -28,6 +28,7 @@ Stripe& StripeCache::get_or_create(uint64_t row, Clock::time_point now) {
     s.pages.assign(size_t(g_.data_count()) * chunk_pages_, nullptr);
     s.lo = chunk_pages_;
     s.hi = 0;
+    s.column_pages.assign(chunk_pages_, 0);
     s.dirtied = s.touched = now;
   }
   return s;
@@ -43,6 +44,7 @@ void StripeCache::add_page(Stripe& s, size_t slot, std::byte* page, uint64_t flo
     by_touched_.emplace(s.touched, s.row);
   }
   const uint32_t col = uint32_t(slot % chunk_pages_);
+  if (s.column_pages[col]++ == 0) ++s.dirty_columns;
   s.lo = std::min(s.lo, col);
   s.hi = std::max(s.hi, col + 1);
   if (s.full()) full_by_touched_.emplace(s.touched, s.row);

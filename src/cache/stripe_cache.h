@@ -4,6 +4,7 @@
 // cache calls it under its mutex.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <set>
@@ -25,6 +26,8 @@ struct Stripe {
   std::vector<std::byte*> pages;
   uint32_t present = 0;
   uint32_t lo = 0, hi = 0;  // column window [lo, hi) in pages covering every present page
+  std::vector<uint16_t> column_pages;  // present pages per column (page offset in the chunks)
+  uint32_t dirty_columns = 0;          // columns with a present page: the ones its flush computes parity for
   // No journal record this stripe still needs has a lower sequence: the log
   // tail may not pass it until the stripe is durable on the members.
   uint64_t log_start = 0;
@@ -68,16 +71,20 @@ class StripeCache {
   // Returns the stripe's pages to the pool and forgets it.
   void erase(uint64_t row, PagePool& pool);
 
-  // Journal bytes a stripe with column window [lo, hi) holds back for its
-  // flush: P and Q pages over the window, and its share of metadata blocks
-  // (its parity entry and its row in a stripe-done entry). Entries never
-  // straddle blocks, so a block packs at least capacity - largest entry
-  // bytes: the share is scaled by that. A flush batch may round up by one
-  // metadata block for parity and one for the done record
-  // (kBatchSlackBlocks, held once globally: batches run one at a time).
-  uint64_t reserve_bytes(uint32_t lo, uint32_t hi) const {
-    return uint64_t(g_.parity_count()) * (hi - lo) * kPage + meta_share(24 + 8ull * g_.parity_count() * (hi - lo));
+  // Journal bytes a stripe with `columns` dirty columns in a window of
+  // `window` columns holds back for its flush: P and Q pages for those
+  // columns, and its share of metadata blocks (its parity entries, one per
+  // run of dirty columns, so at most one per two columns of the window, and
+  // its row in a stripe-done entry). Entries never straddle blocks, so a
+  // block packs at least capacity - largest entry bytes: the share is scaled
+  // by that. A flush batch may round up by one metadata block for parity and
+  // one for the done record (kBatchSlackBlocks, held once globally: batches
+  // run one at a time).
+  uint64_t reserve_bytes(uint32_t columns, uint32_t window) const {
+    const uint64_t runs = std::min(columns, (window + 1) / 2);
+    return uint64_t(g_.parity_count()) * columns * kPage + meta_share(24 * runs + 8ull * g_.parity_count() * columns);
   }
+  uint64_t reserve_for(const Stripe& s) const { return reserve_bytes(s.dirty_columns, s.hi - s.lo); }
   uint64_t done_share_bytes() const { return meta_share(8); }
   static constexpr uint64_t kBatchSlackBlocks = 2;
   // Lowest log_start over stripes holding data, or `none` without any.

@@ -98,6 +98,21 @@ Status JournaledCache::read_absent(std::span<const AbsentRun> runs) {
   return {};
 }
 
+std::vector<JournaledCache::ColumnRun> JournaledCache::parity_runs(const cache::Stripe& s) const {
+  const uint32_t cp = cache_.chunk_pages();
+  std::vector<ColumnRun> runs;
+  for (uint32_t col = s.lo; col < s.hi; ++col) {
+    bool dirty = false;
+    for (uint32_t k = 0; k < g_.data_count() && !dirty; ++k) dirty = s.pages[size_t(k) * cp + col] != nullptr;
+    if (!dirty) continue;
+    if (!runs.empty() && runs.back().hi == col)
+      ++runs.back().hi;
+    else
+      runs.push_back({col, col + 1});
+  }
+  return runs;
+}
+
 Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   const uint32_t d = g_.data_count(), pc = g_.parity_count(), roles = d + pc, cp = cache_.chunk_pages();
   const uint64_t row_bytes = g_.row_data_bytes();
@@ -108,6 +123,7 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   thread_local AlignedBuffer scratch;
   scratch.reserve(arena);
   std::vector<array::RowWrite> writes(stripes.size());
+  std::vector<std::vector<ColumnRun>> runs(stripes.size());
   std::vector<AbsentRun> reads;
   std::byte* next = scratch.data();
   size_t full = 0;
@@ -119,36 +135,46 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
     w.lo = s.lo * kPageSize;
     for (uint32_t r = 0; r < roles; ++r, next += len) w.block[r] = next;
     full += s.full();
-    for (uint32_t k = 0; k < d; ++k) {
-      // Runs of present pages are written; runs of absent ones are read.
-      for (uint32_t col = s.lo; col < s.hi;) {
-        const bool present = s.pages[size_t(k) * cp + col] != nullptr;
-        uint32_t end = col;
-        while (end < s.hi && (s.pages[size_t(k) * cp + end] != nullptr) == present) ++end;
-        std::byte* dst = w.block[k] + size_t(col - s.lo) * kPageSize;
-        if (present) {
-          for (uint32_t c = col; c < end; ++c)
-            std::memcpy(dst + size_t(c - col) * kPageSize, s.pages[size_t(k) * cp + c], kPageSize);
-          w.extents.push_back({k, col * uint32_t(kPageSize), end * uint32_t(kPageSize)});
-        } else {
-          reads.push_back({s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize, dst,
-                           size_t(end - col) * kPageSize});
+    // Parity covers only the columns (page offsets in the chunks) holding a
+    // dirty page: a few random pages in a row cost a few columns of reads,
+    // parity writes and logged parity, not the whole window between them.
+    runs[i] = parity_runs(s);
+    for (const ColumnRun& run : runs[i])
+      for (uint32_t k = 0; k < d; ++k) {
+        // Runs of present pages are written; runs of absent ones are read.
+        for (uint32_t col = run.lo; col < run.hi;) {
+          const bool present = s.pages[size_t(k) * cp + col] != nullptr;
+          uint32_t end = col;
+          while (end < run.hi && (s.pages[size_t(k) * cp + end] != nullptr) == present) ++end;
+          std::byte* dst = w.block[k] + size_t(col - s.lo) * kPageSize;
+          if (present) {
+            for (uint32_t c = col; c < end; ++c)
+              std::memcpy(dst + size_t(c - col) * kPageSize, s.pages[size_t(k) * cp + c], kPageSize);
+            w.extents.push_back({k, col * uint32_t(kPageSize), end * uint32_t(kPageSize)});
+          } else {
+            reads.push_back({s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize, dst,
+                             size_t(end - col) * kPageSize});
+          }
+          col = end;
         }
-        col = end;
       }
-    }
   }
   R5_TRY(read_absent(reads));
   for (size_t i = 0; i < stripes.size(); ++i) {
-    const cache::Stripe& s = *stripes[i];
     array::RowWrite& w = writes[i];
-    parity::compute({w.block, d}, w.block[d], pc == 2 ? w.block[d + 1] : nullptr, size_t(s.hi - s.lo) * kPageSize);
-    for (uint32_t r = d; r < roles; ++r) w.extents.push_back({r, s.lo * uint32_t(kPageSize), s.hi * uint32_t(kPageSize)});
+    for (const ColumnRun& run : runs[i]) {
+      const size_t at = size_t(run.lo - stripes[i]->lo) * kPageSize;
+      std::byte* blocks[geometry::kMaxMembers];
+      for (uint32_t r = 0; r < roles; ++r) blocks[r] = w.block[r] + at;
+      parity::compute({blocks, d}, blocks[d], pc == 2 ? blocks[d + 1] : nullptr, size_t(run.hi - run.lo) * kPageSize);
+      for (uint32_t r = d; r < roles; ++r) w.extents.push_back({r, run.lo * uint32_t(kPageSize), run.hi * uint32_t(kPageSize)});
+    }
   }
 
   // Parity into the log, and the log durable, before any member write. A full
   // stripe needs no parity record: the log holds all its data, so replay
-  // takes it back into the cache and writes it out whole again.
+  // takes it back into the cache and writes it out whole again. A row gets
+  // one parity entry per column run.
   {
     std::lock_guard jl(journal_mu_);
     const uint64_t seed = writer_.superblock().seed();
@@ -157,26 +183,28 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
     for (size_t i = 0; i < stripes.size(); ++i) {
       const cache::Stripe& s = *stripes[i];
       if (s.full()) continue;
-      format::ParityEntry e;
-      e.row = s.row;
-      e.column_offset = s.lo * uint32_t(kPageSize);
-      e.parity_count = pc;
-      std::vector<const std::byte*> pages;
-      for (uint32_t r = d; r < roles; ++r)
-        for (uint32_t p = 0; p < s.hi - s.lo; ++p) {
-          const std::byte* page = writes[i].block[r] + size_t(p) * kPageSize;
-          pages.push_back(page);
-          e.page_checksums.push_back(
-              format::payload_checksum(std::span<const std::byte, kJournalBlock>(page, kJournalBlock), seed));
+      for (const ColumnRun& run : runs[i]) {
+        format::ParityEntry e;
+        e.row = s.row;
+        e.column_offset = run.lo * uint32_t(kPageSize);
+        e.parity_count = pc;
+        std::vector<const std::byte*> pages;
+        for (uint32_t r = d; r < roles; ++r)
+          for (uint32_t col = run.lo; col < run.hi; ++col) {
+            const std::byte* page = writes[i].block[r] + size_t(col - s.lo) * kPageSize;
+            pages.push_back(page);
+            e.page_checksums.push_back(
+                format::payload_checksum(std::span<const std::byte, kJournalBlock>(page, kJournalBlock), seed));
+          }
+        format::Entry entry = std::move(e);
+        if (!format::fits(meta, entry)) {
+          R5_TRY(append_locked(meta, payload));
+          meta.entries.clear();
+          payload.clear();
         }
-      format::Entry entry = std::move(e);
-      if (!format::fits(meta, entry)) {
-        R5_TRY(append_locked(meta, payload));
-        meta.entries.clear();
-        payload.clear();
+        meta.entries.push_back(std::move(entry));
+        payload.insert(payload.end(), pages.begin(), pages.end());
       }
-      meta.entries.push_back(std::move(entry));
-      payload.insert(payload.end(), pages.begin(), pages.end());
     }
     if (!meta.entries.empty()) R5_TRY(append_locked(meta, payload));
   }

@@ -221,6 +221,7 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
                                      std::unique_lock<std::mutex>& lock) {
   const uint64_t row_bytes = g_.row_data_bytes();
   const uint32_t cp = cache_.chunk_pages();
+  std::vector<bool> new_columns;
   for (;;) {
     if (failure_) return failure_error();
     bool flushing = false;
@@ -235,8 +236,18 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
     for (uint64_t row : rows) {
       cache::Stripe* s = cache_.find(row);
       uint32_t lo = s && s->present ? s->lo : cp, hi = s && s->present ? s->hi : 0;
+      // Dirty columns after the batch: the stripe's and the ones it adds.
+      uint32_t columns = s ? s->dirty_columns : 0;
+      new_columns.assign(cp, false);
       for (const Request* q : batch) {
         const uint64_t a = std::max(q->first_page(), row * row_bytes), b = std::min(q->end_page(), (row + 1) * row_bytes);
+        for (uint64_t at = a; at < b && columns < cp; at += kPageSize) {
+          const uint32_t col = uint32_t((at % g_.chunk_size) / kPageSize);
+          if ((!s || s->column_pages[col] == 0) && !new_columns[col]) {
+            new_columns[col] = true;
+            ++columns;
+          }
+        }
         if (a >= b) continue;
         // Columns covered within the row: a whole chunk once the range spans chunks.
         const uint64_t ka = (a - row * row_bytes) / g_.chunk_size, kb = (b - 1 - row * row_bytes) / g_.chunk_size;
@@ -245,7 +256,7 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
         hi = std::max(hi, ka == kb ? cb : cp);
       }
       const uint64_t held = s ? s->reserved : 0;
-      const uint64_t need = std::max(cache_.reserve_bytes(lo, hi), held);
+      const uint64_t need = std::max(cache_.reserve_bytes(columns, hi - lo), held);
       new_reserve[row] = need;
       delta += need - held;
     }

@@ -138,6 +138,11 @@ class JournaledCache {
   std::vector<cache::Stripe*> take_for_flush(const cache::FlushRequest& req);
   void flusher_loop();
   Status flush(const std::vector<cache::Stripe*>& stripes);
+  struct ColumnRun {
+    uint32_t lo, hi;  // pages within the chunk
+  };
+  // The runs of columns in which some data page of the stripe is dirty.
+  std::vector<ColumnRun> parity_runs(const cache::Stripe& s) const;
   struct AbsentRun {
     uint64_t offset;  // array byte offset
     std::byte* buf;

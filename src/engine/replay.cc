@@ -36,7 +36,7 @@ Status check_journal_matches(const io::Device& dev, const format::JournalSuperbl
 
 Status JournaledCache::check_geometry(const geometry::Geometry& g) {
   // A full-window parity entry must leave room in its metadata block (see
-  // StripeCache::reserve_bytes); this version does not split parity entries.
+  // StripeCache::reserve_bytes); a run of columns is never split over entries.
   constexpr uint64_t kMaxParityEntry = format::kMetaCapacity - 1024;
   const uint64_t pc = g.parity_count(), cp = g.chunk_size / kPageSize;
   if (24 + 8 * pc * cp <= kMaxParityEntry) return {};
@@ -90,47 +90,56 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
                                     journal->name(), scan.corruption));
     log::warn("{}: {}; replaying up to the damage (forced), later records are discarded", journal->name(), scan.corruption);
   }
-  journal::ReplayIndex& index = builder.index();
+  journal::ReplayIndex& index = builder.finish();
   const size_t dirty = index.dirty_pages();
   std::unique_ptr<JournaledCache> c(
       new JournaledCache(array, std::move(journal), sb, options, scan.head_position, scan.head_sequence, std::move(pool)));
   for (const journal::Record& rec : scan.records) c->records_.emplace_back(rec.meta.sequence, rec.meta.position);
 
   // Write-hole repair: rows whose parity was logged get their logged data
-  // and parity written again (idempotent), then the members are synced.
+  // and parity written again (idempotent), then the members are synced. Each
+  // row's buffers span its parity runs' window; only the runs are written.
   std::vector<array::RowWrite> repairs;
+  auto window = [](const journal::RowReplay& r) {
+    uint32_t lo = ~0u, hi = 0;
+    for (const journal::ParityRun& run : r.parity) lo = std::min(lo, run.lo), hi = std::max(hi, run.lo + run.pages);
+    return std::pair{lo, hi};
+  };
   size_t arena = 0;
   for (const auto& [row, r] : index.rows)
-    if (r.parity_logged) arena += size_t(roles) * r.parity_pages * kPageSize;
+    if (r.parity_logged()) arena += size_t(roles) * (window(r).second - window(r).first) * kPageSize;
   AlignedBuffer repair_buf(arena);
   std::byte* next = repair_buf.data();
   for (auto& [row, r] : index.rows) {
-    if (!r.parity_logged) continue;
+    if (!r.parity_logged()) continue;
+    const auto [lo, hi] = window(r);
     array::RowWrite& w = repairs.emplace_back();
     w.row = row;
-    w.lo = r.parity_lo * uint32_t(kPageSize);
-    for (uint32_t role = 0; role < roles; ++role, next += size_t(r.parity_pages) * kPageSize) w.block[role] = next;
+    w.lo = lo * uint32_t(kPageSize);
+    for (uint32_t role = 0; role < roles; ++role, next += size_t(hi - lo) * kPageSize) w.block[role] = next;
     for (const auto& [slot, page] : r.pages) {
       const uint32_t k = slot / cp, col = slot % cp;
-      std::memcpy(w.block[k] + size_t(col - r.parity_lo) * kPageSize, page, kPageSize);
+      std::memcpy(w.block[k] + size_t(col - lo) * kPageSize, page, kPageSize);
       w.extents.push_back({k, col * uint32_t(kPageSize), (col + 1) * uint32_t(kPageSize)});
       c->pool_->put(page);
     }
-    for (size_t i = 0; i < r.parity.size(); ++i) {
-      std::memcpy(w.block[d + i / r.parity_pages] + (i % r.parity_pages) * kPageSize, r.parity[i], kPageSize);
-      c->pool_->put(r.parity[i]);
+    for (const journal::ParityRun& run : r.parity) {
+      for (size_t i = 0; i < run.parity.size(); ++i) {
+        std::memcpy(w.block[d + i / run.pages] + (run.lo - lo + i % run.pages) * kPageSize, run.parity[i], kPageSize);
+        c->pool_->put(run.parity[i]);
+      }
+      for (uint32_t role = d; role < roles; ++role)
+        w.extents.push_back({role, run.lo * uint32_t(kPageSize), (run.lo + run.pages) * uint32_t(kPageSize)});
     }
-    for (uint32_t role = d; role < roles; ++role)
-      w.extents.push_back({role, w.lo, w.lo + r.parity_pages * uint32_t(kPageSize)});
   }
 
   // Dirty rows go back into the cache as they were, in the pages replay kept.
   const cache::Clock::time_point now = cache::Clock::now();
   for (const auto& [row, r] : index.rows) {
-    if (r.parity_logged || r.pages.empty()) continue;
+    if (r.parity_logged() || r.pages.empty()) continue;
     cache::Stripe& s = c->cache_.get_or_create(row, now);
     for (const auto& [slot, page] : r.pages) c->cache_.add_page(s, slot, page, r.first_sequence, now);
-    s.reserved = c->cache_.reserve_bytes(s.lo, s.hi);
+    s.reserved = c->cache_.reserve_for(s);
     c->reserved_ += s.reserved;
   }
   const auto indexed = std::chrono::steady_clock::now();

@@ -1,5 +1,6 @@
 #include "journal/replay_index.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace r5::journal {
@@ -9,7 +10,7 @@ using geometry::kPageSize;
 size_t ReplayIndex::dirty_pages() const {
   size_t n = 0;
   for (const auto& [row, r] : rows)
-    if (!r.parity_logged) n += r.pages.size();
+    if (!r.parity_logged()) n += r.pages.size();
   return n;
 }
 
@@ -21,10 +22,31 @@ std::byte* ReplayIndexBuilder::keep(const std::byte* page) {
   return copy;
 }
 
+void ReplayIndexBuilder::drop_parity(RowReplay& r) {
+  for (ParityRun& run : r.parity)
+    for (std::byte* page : run.parity) store_.put(page);
+  r.parity.clear();
+}
+
 void ReplayIndexBuilder::forget(RowReplay& r) {
   for (auto& [slot, page] : r.pages) store_.put(page);
-  for (std::byte* page : r.parity) store_.put(page);
+  drop_parity(r);
   r = RowReplay{};
+}
+
+ReplayIndex& ReplayIndexBuilder::finish() {
+  const uint32_t chunk_pages = g_.chunk_size / kPageSize;
+  for (auto& [row, r] : index_.rows) {
+    bool covered = true;
+    for (const auto& [slot, page] : r.pages) {
+      const uint32_t col = slot % chunk_pages;
+      covered = covered && std::any_of(r.parity.begin(), r.parity.end(), [&](const ParityRun& run) {
+                  return col >= run.lo && col < run.lo + run.pages;
+                });
+    }
+    if (!covered) drop_parity(r);
+  }
+  return index_;
 }
 
 Status ReplayIndexBuilder::add(const Record& rec, const std::function<const std::byte*(size_t)>& payload) {
@@ -52,7 +74,7 @@ Status ReplayIndexBuilder::add(const Record& rec, const std::function<const std:
         const uint64_t row = at / row_bytes, in_row = at % row_bytes;
         const uint32_t slot = uint32_t(in_row / g_.chunk_size) * chunk_pages + uint32_t(in_row % g_.chunk_size) / kPageSize;
         RowReplay& r = index_.rows[row];
-        if (r.parity_logged) forget(r);  // that flush finished before this write was accepted
+        if (r.parity_logged()) forget(r);  // that flush finished before this write was accepted
         if (r.pages.empty()) r.first_sequence = rec.meta.sequence;
         R5_ASSIGN_OR_RETURN(const std::byte* src, page_at(next++));
         std::byte*& kept = r.pages[slot];
@@ -68,21 +90,21 @@ Status ReplayIndexBuilder::add(const Record& rec, const std::function<const std:
       auto it = index_.rows.find(p->row);
       if (it != index_.rows.end() && !it->second.pages.empty()) {
         RowReplay& r = it->second;
-        for (std::byte* page : r.parity) store_.put(page);
-        r.parity.clear();
-        r.parity_logged = true;
-        r.parity_lo = p->column_offset / kPageSize;
-        r.parity_pages = pages;
+        const uint32_t lo = p->column_offset / kPageSize;
+        // One flush logs disjoint runs; an overlapping run can only be newer.
+        std::erase_if(r.parity, [&](ParityRun& run) {
+          if (run.lo >= lo + pages || lo >= run.lo + run.pages) return false;
+          for (std::byte* page : run.parity) store_.put(page);
+          return true;
+        });
+        ParityRun& run = r.parity.emplace_back();
+        run.lo = lo;
+        run.pages = pages;
         for (size_t i = 0; i < p->page_checksums.size(); ++i) {
           R5_ASSIGN_OR_RETURN(const std::byte* src, page_at(next + i));
           std::byte* kept = keep(src);
           if (kept == nullptr) return no_memory();
-          r.parity.push_back(kept);
-        }
-        for (const auto& [slot, page] : r.pages) {
-          const uint32_t col = slot % chunk_pages;
-          if (col < r.parity_lo || col >= r.parity_lo + pages)
-            return bad(fmt::format("parity for row {} does not cover its logged page {}", p->row, slot));
+          run.parity.push_back(kept);
         }
       }
       next += p->page_checksums.size();

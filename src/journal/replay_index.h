@@ -6,12 +6,16 @@
 // the scan streams the log, so the log is read once; the pages it keeps are
 // copies in memory the caller provides (the stripe pool).
 //
-// Per row, in log order: data pages accumulate; a parity record over pages
-// present marks the row "parity logged"; a stripe-done record forgets the
-// row (it is durable on the members); data after a parity record also means
-// the earlier flush had finished (writers wait for it), so the row starts
-// over with the new data. A parity record for a row with no logged data is
-// left from a flush whose data is behind the tail: already complete.
+// Per row, in log order: data pages accumulate; parity records over pages
+// present mark the row "parity logged" (a flush logs one parity entry per
+// run of dirty columns, so a row may get several); a stripe-done record
+// forgets the row (it is durable on the members); data after a parity record
+// also means the earlier flush had finished (writers wait for it), so the
+// row starts over with the new data. A parity record for a row with no
+// logged data is left from a flush whose data is behind the tail: already
+// complete. When the log ends with parity covering only some of a row's
+// pages, the rest of that flush's parity never became durable, so it never
+// touched the members: the row is dirty data again (finish()).
 #pragma once
 
 #include <cstdint>
@@ -24,12 +28,17 @@
 
 namespace r5::journal {
 
+struct ParityRun {
+  uint32_t lo = 0, pages = 0;        // columns [lo, lo + pages), in pages
+  std::vector<std::byte*> parity;    // P pages, then Q pages: kept copies
+};
+
 struct RowReplay {
   std::map<uint32_t, std::byte*> pages;  // by slot (data index * chunk pages + column): a kept copy
   uint64_t first_sequence = 0;           // oldest record holding one of them
-  bool parity_logged = false;
-  uint32_t parity_lo = 0, parity_pages = 0;  // window of the parity record, in pages
-  std::vector<std::byte*> parity;            // P pages, then Q pages
+  std::vector<ParityRun> parity;         // logged by the flush that followed the pages, if any
+
+  bool parity_logged() const { return !parity.empty(); }
 };
 
 struct ReplayIndex {
@@ -49,11 +58,14 @@ class ReplayIndexBuilder {
   // kCorruption when it does not fit the geometry (an entry beyond the
   // array, a parity record of the wrong shape).
   Status add(const Record& rec, const std::function<const std::byte*(size_t)>& payload);
-  ReplayIndex& index() { return index_; }
+  // After the last record: rows whose logged parity does not cover all their
+  // pages become dirty rows. Returns the index.
+  ReplayIndex& finish();
 
  private:
   std::byte* keep(const std::byte* page);
   void forget(RowReplay& r);
+  void drop_parity(RowReplay& r);
 
   geometry::Geometry g_;
   PageStore store_;

@@ -4,6 +4,8 @@
 // into the replay index as recovery does. The scan must describe exactly the
 // records that are on the device, hand out their true payload pages, and the
 // index must account for every page it took from its store.
+#include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "fuzz_common.h"
@@ -129,11 +131,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Every page the store handed out is in the index, once.
   std::set<std::byte*> held;
-  for (const auto& [row, r] : builder.index().rows) {
+  const uint32_t chunk_pages = g.chunk_size / kJournalBlock;
+  for (const auto& [row, r] : builder.finish().rows) {
     FUZZ_CHECK(row < g.rows);
     for (const auto& [slot, page] : r.pages) FUZZ_CHECK(held.insert(page).second);
-    for (std::byte* page : r.parity) FUZZ_CHECK(held.insert(page).second);
-    if (r.parity_logged) FUZZ_CHECK(r.parity.size() == size_t(g.parity_count()) * r.parity_pages);
+    for (const journal::ParityRun& run : r.parity) {
+      for (std::byte* page : run.parity) FUZZ_CHECK(held.insert(page).second);
+      FUZZ_CHECK(run.parity.size() == size_t(g.parity_count()) * run.pages);
+      FUZZ_CHECK(run.lo + run.pages <= chunk_pages);
+      for (const journal::ParityRun& other : r.parity)  // disjoint
+        FUZZ_CHECK(&other == &run || other.lo >= run.lo + run.pages || run.lo >= other.lo + other.pages);
+    }
+    // Parity left in the index covers every logged page.
+    for (const auto& [slot, page] : r.pages)
+      FUZZ_CHECK(!r.parity_logged() || std::any_of(r.parity.begin(), r.parity.end(), [&](const journal::ParityRun& run) {
+        return slot % chunk_pages >= run.lo && slot % chunk_pages < run.lo + run.pages;
+      }));
   }
   FUZZ_CHECK(held == store.out());
   return 0;
