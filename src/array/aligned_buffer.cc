@@ -6,7 +6,10 @@
 
 namespace r5 {
 
-AlignedBuffer::AlignedBuffer(size_t size) { reserve(size); }
+AlignedBuffer::AlignedBuffer(size_t size) {
+  reserve(size);
+  if (size_) std::memset(data_.get(), 0, size_);
+}
 
 void AlignedBuffer::Free::operator()(std::byte* p) const { std::free(p); }
 
@@ -15,7 +18,6 @@ void AlignedBuffer::reserve(size_t size) {
   size_t rounded = (size + kAlignment - 1) / kAlignment * kAlignment;
   void* p = std::aligned_alloc(kAlignment, rounded);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, rounded);
   data_.reset(static_cast<std::byte*>(p));
   size_ = rounded;
 }

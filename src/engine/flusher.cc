@@ -23,7 +23,7 @@ using geometry::kPageSize;
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(100);  // age and idle checks
 constexpr auto kIdle = std::chrono::seconds(1);         // no write for this long: flush old partial stripes too
-constexpr size_t kBatchStripes = 64;
+constexpr size_t kBatchStripes = 256;
 constexpr size_t kDoneRowsPerEntry = 500;  // fits one metadata block
 }  // namespace
 
@@ -71,6 +71,7 @@ void JournaledCache::flusher_loop() {
       for (uint64_t row : rows)
         if (cache::Stripe* s = cache_.find(row)) s->flushing = false;
     changed_cv_.notify_all();
+    wake_next_leader();  // writes left in the queue for these stripes may go now
   }
 }
 
@@ -117,96 +118,93 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   const uint32_t d = g_.data_count(), pc = g_.parity_count(), roles = d + pc, cp = cache_.chunk_pages();
   const uint64_t row_bytes = g_.row_data_bytes();
   // The stripes are ours until this returns: writers to them wait, so their
-  // pages and windows hold still without the lock.
+  // pages hold still without the lock. Parity covers only the columns (page
+  // offsets in the chunks) holding a dirty page: a few random pages in a row
+  // cost a few columns of reads, parity writes and logged parity, not the
+  // whole window between them. One RowWrite per run of such columns.
+  std::vector<array::RowWrite> writes;
+  std::vector<size_t> stripe_of;   // per write
+  std::vector<ColumnRun> run_of;   // per write
   size_t arena = 0;
-  for (const cache::Stripe* s : stripes) arena += size_t(roles) * (s->hi - s->lo) * kPageSize;
+  for (size_t i = 0; i < stripes.size(); ++i)
+    for (const ColumnRun& run : parity_runs(*stripes[i])) {
+      array::RowWrite& w = writes.emplace_back();
+      w.row = stripes[i]->row;
+      w.lo = run.lo * uint32_t(kPageSize);
+      stripe_of.push_back(i);
+      run_of.push_back(run);
+      arena += size_t(roles) * (run.hi - run.lo) * kPageSize;
+    }
   thread_local AlignedBuffer scratch;
   scratch.reserve(arena);
-  std::vector<array::RowWrite> writes(stripes.size());
-  std::vector<std::vector<ColumnRun>> runs(stripes.size());
   std::vector<AbsentRun> reads;
   std::byte* next = scratch.data();
-  size_t full = 0;
-  for (size_t i = 0; i < stripes.size(); ++i) {
-    const cache::Stripe& s = *stripes[i];
-    array::RowWrite& w = writes[i];
-    const size_t len = size_t(s.hi - s.lo) * kPageSize;
-    w.row = s.row;
-    w.lo = s.lo * kPageSize;
-    for (uint32_t r = 0; r < roles; ++r, next += len) w.block[r] = next;
-    full += s.full();
-    // Parity covers only the columns (page offsets in the chunks) holding a
-    // dirty page: a few random pages in a row cost a few columns of reads,
-    // parity writes and logged parity, not the whole window between them.
-    runs[i] = parity_runs(s);
-    for (const ColumnRun& run : runs[i])
-      for (uint32_t k = 0; k < d; ++k) {
-        // Runs of present pages are written; runs of absent ones are read.
-        for (uint32_t col = run.lo; col < run.hi;) {
-          const bool present = s.pages[size_t(k) * cp + col] != nullptr;
-          uint32_t end = col;
-          while (end < run.hi && (s.pages[size_t(k) * cp + end] != nullptr) == present) ++end;
-          std::byte* dst = w.block[k] + size_t(col - s.lo) * kPageSize;
-          if (present) {
-            for (uint32_t c = col; c < end; ++c)
-              std::memcpy(dst + size_t(c - col) * kPageSize, s.pages[size_t(k) * cp + c], kPageSize);
-            w.extents.push_back({k, col * uint32_t(kPageSize), end * uint32_t(kPageSize)});
-          } else {
-            reads.push_back({s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize, dst,
-                             size_t(end - col) * kPageSize});
-          }
-          col = end;
+  for (size_t j = 0; j < writes.size(); ++j) {
+    const cache::Stripe& s = *stripes[stripe_of[j]];
+    array::RowWrite& w = writes[j];
+    const auto [lo, hi] = run_of[j];
+    for (uint32_t r = 0; r < roles; ++r, next += size_t(hi - lo) * kPageSize) w.block[r] = next;
+    for (uint32_t k = 0; k < d; ++k) {
+      // Runs of present pages are written; runs of absent ones are read.
+      for (uint32_t col = lo; col < hi;) {
+        const bool present = s.pages[size_t(k) * cp + col] != nullptr;
+        uint32_t end = col;
+        while (end < hi && (s.pages[size_t(k) * cp + end] != nullptr) == present) ++end;
+        std::byte* dst = w.block[k] + size_t(col - lo) * kPageSize;
+        if (present) {
+          for (uint32_t c = col; c < end; ++c)
+            std::memcpy(dst + size_t(c - col) * kPageSize, s.pages[size_t(k) * cp + c], kPageSize);
+          w.extents.push_back({k, col * uint32_t(kPageSize), end * uint32_t(kPageSize)});
+        } else {
+          reads.push_back({s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize, dst,
+                           size_t(end - col) * kPageSize});
         }
+        col = end;
       }
+    }
+    for (uint32_t r = d; r < roles; ++r) w.extents.push_back({r, lo * uint32_t(kPageSize), hi * uint32_t(kPageSize)});
   }
   R5_TRY(read_absent(reads));
-  for (size_t i = 0; i < stripes.size(); ++i) {
-    array::RowWrite& w = writes[i];
-    for (const ColumnRun& run : runs[i]) {
-      const size_t at = size_t(run.lo - stripes[i]->lo) * kPageSize;
-      std::byte* blocks[geometry::kMaxMembers];
-      for (uint32_t r = 0; r < roles; ++r) blocks[r] = w.block[r] + at;
-      parity::compute({blocks, d}, blocks[d], pc == 2 ? blocks[d + 1] : nullptr, size_t(run.hi - run.lo) * kPageSize);
-      for (uint32_t r = d; r < roles; ++r) w.extents.push_back({r, run.lo * uint32_t(kPageSize), run.hi * uint32_t(kPageSize)});
-    }
-  }
+  auto run_bytes = [&](size_t j) { return size_t(run_of[j].hi - run_of[j].lo) * kPageSize; };
+  for (size_t j = 0; j < writes.size(); ++j)
+    parity::compute({writes[j].block, d}, writes[j].block[d], pc == 2 ? writes[j].block[d + 1] : nullptr, run_bytes(j));
+  size_t full = 0;
+  for (const cache::Stripe* s : stripes) full += s->full();
 
   // Parity into the log, and the log durable, before any member write. A full
   // stripe needs no parity record: the log holds all its data, so replay
   // takes it back into the cache and writes it out whole again. A row gets
-  // one parity entry per column run.
+  // one parity entry per run. The record goes through the page cache
+  // whatever its size: it is synced right away.
   {
     std::lock_guard jl(journal_mu_);
     const uint64_t seed = writer_.superblock().seed();
     format::MetaBlock meta;
     std::vector<const std::byte*> payload;
-    for (size_t i = 0; i < stripes.size(); ++i) {
-      const cache::Stripe& s = *stripes[i];
-      if (s.full()) continue;
-      for (const ColumnRun& run : runs[i]) {
-        format::ParityEntry e;
-        e.row = s.row;
-        e.column_offset = run.lo * uint32_t(kPageSize);
-        e.parity_count = pc;
-        std::vector<const std::byte*> pages;
-        for (uint32_t r = d; r < roles; ++r)
-          for (uint32_t col = run.lo; col < run.hi; ++col) {
-            const std::byte* page = writes[i].block[r] + size_t(col - s.lo) * kPageSize;
-            pages.push_back(page);
-            e.page_checksums.push_back(
-                format::payload_checksum(std::span<const std::byte, kJournalBlock>(page, kJournalBlock), seed));
-          }
-        format::Entry entry = std::move(e);
-        if (!format::fits(meta, entry)) {
-          R5_TRY(append_locked(meta, payload));
-          meta.entries.clear();
-          payload.clear();
+    for (size_t j = 0; j < writes.size(); ++j) {
+      if (stripes[stripe_of[j]]->full()) continue;
+      const array::RowWrite& w = writes[j];
+      format::ParityEntry e;
+      e.row = w.row;
+      e.column_offset = w.lo;
+      e.parity_count = pc;
+      std::vector<const std::byte*> pages;
+      for (uint32_t r = d; r < roles; ++r)
+        for (size_t at = 0; at < run_bytes(j); at += kPageSize) {
+          pages.push_back(w.block[r] + at);
+          e.page_checksums.push_back(
+              format::payload_checksum(std::span<const std::byte, kJournalBlock>(w.block[r] + at, kJournalBlock), seed));
         }
-        meta.entries.push_back(std::move(entry));
-        payload.insert(payload.end(), pages.begin(), pages.end());
+      format::Entry entry = std::move(e);
+      if (!format::fits(meta, entry)) {
+        R5_TRY(append_locked(meta, payload, true));
+        meta.entries.clear();
+        payload.clear();
       }
+      meta.entries.push_back(std::move(entry));
+      payload.insert(payload.end(), pages.begin(), pages.end());
     }
-    if (!meta.entries.empty()) R5_TRY(append_locked(meta, payload));
+    if (!meta.entries.empty()) R5_TRY(append_locked(meta, payload, true));
   }
   R5_TRY(sync_journal());
   {
@@ -229,7 +227,7 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
       for (size_t j = i; j < std::min(stripes.size(), i + kDoneRowsPerEntry); ++j) e.rows.push_back(stripes[j]->row);
       meta.entries.push_back(std::move(e));
     }
-    R5_TRY(append_locked(meta, {}));
+    R5_TRY(append_locked(meta, {}, true));
   }
   uint64_t tail;
   {

@@ -187,30 +187,65 @@ Status JournaledCache::commit(Request& r) {
   std::unique_lock lock(mu_);
   if (failure_) return failure_error();
   queue_.push_back(&r);
-  while (!r.done && queue_.front() != &r) r.cv.wait(lock);
-  if (!r.done) {
-    // This writer leads: it commits a batch from the front of the queue.
-    std::vector<Request*> batch;
-    size_t pages = 0;
-    for (Request* q : queue_) {
-      if (!batch.empty() && pages + q->pages() > max_batch_pages_) break;
-      batch.push_back(q);
-      pages += q->pages();
+  while (!r.done) {
+    if (leading_) {
+      r.cv.wait(lock);
+      continue;
+    }
+    // No one leads: this writer commits what it can of the queue, its own
+    // write or not.
+    leading_ = true;
+    std::vector<Request*> batch = take_batch();
+    if (batch.empty()) {  // every queued write waits for a flush of its stripe
+      leading_ = false;
+      r.cv.wait(lock);  // woken when a flush ends or after the next batch
+      continue;
     }
     const Status st = lead(batch, lock);
     for (Request* q : batch) {
-      queue_.pop_front();
       q->status = st;
       q->done = true;
       if (q != &r) q->cv.notify_one();
     }
-    if (!queue_.empty()) queue_.front()->cv.notify_one();
+    leading_ = false;
+    wake_next_leader();
   }
   if (!r.status.ok() || !r.sync) return r.status;
   // Appended; now durable. The next batches are appended meanwhile, and
   // concurrent syncs share one fdatasync.
   lock.unlock();
   return sync_or_fail();
+}
+
+void JournaledCache::wake_next_leader() {
+  if (!leading_ && !queue_.empty()) queue_.front()->cv.notify_one();
+}
+
+std::vector<JournaledCache::Request*> JournaledCache::take_batch() {
+  const uint64_t row_bytes = g_.row_data_bytes();
+  std::vector<Request*> batch;
+  std::set<uint64_t> held;  // rows being flushed or written by a write left in the queue
+  size_t pages = 0;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    Request* q = *it;
+    const uint64_t first = q->first_page() / row_bytes, last = (q->end_page() - 1) / row_bytes;
+    bool waits = false;
+    for (uint64_t row = first; row <= last && !waits; ++row) {
+      const cache::Stripe* s = cache_.find(row);
+      waits = held.count(row) || (s && s->flushing);
+    }
+    if (waits && !failure_) {
+      // It waits for that flush; later writes to its rows wait behind it.
+      for (uint64_t row = first; row <= last; ++row) held.insert(row);
+      ++it;
+      continue;
+    }
+    if (!batch.empty() && pages + q->pages() > max_batch_pages_) break;
+    batch.push_back(q);
+    pages += q->pages();
+    it = queue_.erase(it);
+  }
+  return batch;
 }
 
 // Waits until no stripe of `rows` is being flushed and the batch's records
@@ -411,10 +446,11 @@ Status JournaledCache::append_batch(std::vector<Request*>& batch) {
   return {};
 }
 
-Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload) {
+Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload,
+                                     bool through_cache) {
   const uint64_t position = writer_.head_position();
   meta.synced_sequence = synced_sequence_.load(std::memory_order_acquire);
-  R5_TRY(writer_.append(meta, payload));
+  R5_TRY(writer_.append(meta, payload, through_cache));
   records_.emplace_back(meta.sequence, position);
   written_.fetch_add(1, std::memory_order_release);
   counters_.journal_records.fetch_add(1, std::memory_order_relaxed);

@@ -5,28 +5,32 @@
 // repaired by replay); reads take dirty pages from the pool and the rest from
 // the members; opening replays the log.
 //
-// Group commit (LevelDB's writer queue): writers queue up; the one at the
-// front leads, applies the queued writes to the pool in queue order, appends
-// them as one or more records and hands the front to the next leader. Pool
-// order is log order, so a reply never overtakes the journal write of an
-// earlier write. Durability is separate: an fsync (or a write under
-// journal.sync = "always", once appended) fdatasyncs the journal, and
-// concurrent syncs share one fdatasync while the next batches are appended.
-// Small records are written through the page cache (journal::Writer), so a
-// reply waits for a copy rather than a device round trip.
+// Group commit (LevelDB's writer queue): writers queue up; one at a time
+// leads: it takes a batch off the queue, applies it to the pool in queue
+// order, appends it as one or more records and lets the next writer lead.
+// Pool order is log order. Writes to a stripe being flushed wait until it is
+// on the members (so a parity record covers exactly the data logged before
+// it) and stay in the queue with every later write to their rows, while
+// writes to other rows pass them: a reply never overtakes the journal write
+// of an earlier write to the same row (concurrent writes to different rows
+// have no order a caller could rely on). Durability is separate: an fsync
+// (or a write under journal.sync = "always", once appended) fdatasyncs the
+// journal, and concurrent syncs share one fdatasync while the next batches
+// are appended. Small records are written through the page cache
+// (journal::Writer), so a reply waits for a copy rather than a device round
+// trip.
 //
-// Journal space: every dirty stripe holds back the blocks its parity record
+// Journal space: every dirty stripe holds back the blocks its parity records
 // and its share of a stripe-done record will need, so the flusher can always
 // write every stripe out and free the log; a leader waits until its records
-// fit beside those reservations. Writes to a stripe being flushed wait until
-// it is on the members, so a parity record always covers exactly the data
-// logged before it.
+// fit beside those reservations.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -117,6 +121,11 @@ class JournaledCache {
                  std::unique_ptr<cache::PagePool> pool);
 
   Status commit(Request& r);
+  // Under mu_: takes the next batch off the queue, in queue order, leaving
+  // there the writes to stripes being flushed and every later write to their
+  // rows (so a row's writes reach the pool and the log in order).
+  std::vector<Request*> take_batch();
+  void wake_next_leader();  // under mu_: a queued writer leads next, if none does
   Status sync_or_fail();  // sync_journal(); a failure stops writes for good
   Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
   Status wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, uint64_t record_blocks,
@@ -150,7 +159,7 @@ class JournaledCache {
   };
   Status read_absent(std::span<const AbsentRun> runs);
   // Under journal_mu_.
-  Status append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload);
+  Status append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload, bool through_cache = false);
   void publish_locked();
   // Without journal_mu_: makes every journal write completed before the call
   // durable; concurrent callers share one fdatasync.
@@ -174,7 +183,8 @@ class JournaledCache {
   std::unique_ptr<cache::PagePool> pool_;
   cache::StripeCache cache_;
   uint64_t reserved_ = 0;          // journal blocks all stripes hold back
-  std::deque<Request*> queue_;     // group commit queue; front leads
+  std::list<Request*> queue_;      // group commit queue, in arrival order
+  bool leading_ = false;           // a writer is committing a batch
   std::unordered_map<uint64_t, uint32_t> urgent_;  // rows write-through writers wait for
   uint32_t drainers_ = 0, space_waiters_ = 0, memory_waiters_ = 0;
   bool stop_ = false;

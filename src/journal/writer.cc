@@ -36,7 +36,7 @@ Writer::Writer(io::Device& device, const format::JournalSuperblock& sb, uint64_t
 
 uint64_t Writer::free_blocks() const { return ring_.size() - 1 - ring_.distance(sb_.tail_position, head_); }
 
-Status Writer::append(format::MetaBlock& meta, std::span<const std::byte* const> payload) {
+Status Writer::append(format::MetaBlock& meta, std::span<const std::byte* const> payload, bool through_cache) {
   if (payload.size() != meta.payload_blocks())
     return invalid(fmt::format("record describes {} payload pages, {} given", meta.payload_blocks(), payload.size()));
   const uint64_t blocks = 1 + payload.size();
@@ -52,7 +52,7 @@ Status Writer::append(format::MetaBlock& meta, std::span<const std::byte* const>
   // records go through the page cache: a write's reply then waits for a
   // copy, not a device round trip (the next fdatasync writes them out
   // anyway); large ones skip the copy and the kernel's write-back.
-  const bool cached = blocks <= kCachedRecordBlocks;
+  const bool cached = through_cache || blocks <= kCachedRecordBlocks;
   auto write = [&](uint64_t at, std::span<const std::byte> bytes) {
     return cached ? device_.write_cached(at, bytes) : device_.write(at, bytes);
   };

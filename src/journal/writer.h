@@ -36,8 +36,10 @@ class Writer {
   // Writes `meta` (its sequence and position are set here) followed by
   // `payload` (kJournalBlock bytes per page, in entry order). Not durable
   // until sync(). kBusy when the ring lacks room: the caller reclaims first.
-  Status append(format::MetaBlock& meta, std::span<const std::byte* const> payload);
-  // Records of at most this many blocks (128 KiB) are written through the page cache.
+  // Records of at most kCachedRecordBlocks (128 KiB), and any record with
+  // `through_cache` (the caller syncs right away), are written through the
+  // page cache.
+  Status append(format::MetaBlock& meta, std::span<const std::byte* const> payload, bool through_cache = false);
   static constexpr uint64_t kCachedRecordBlocks = 32;
   Status sync() { return device_.sync(); }
   // Records the new tail (oldest record still needed) and flags in the
