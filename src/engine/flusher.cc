@@ -227,7 +227,7 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
       for (size_t j = i; j < std::min(stripes.size(), i + kDoneRowsPerEntry); ++j) e.rows.push_back(stripes[j]->row);
       meta.entries.push_back(std::move(e));
     }
-    R5_TRY(append_locked(meta, {}, true));
+    R5_TRY(append_locked(meta, {}));
   }
   uint64_t tail;
   {
