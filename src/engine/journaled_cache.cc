@@ -21,6 +21,14 @@ constexpr uint32_t kMaxEntryPages = 256;       // pages per data entry (2 KiB of
 uint64_t page_floor(uint64_t v) { return v / kPageSize * kPageSize; }
 uint64_t page_ceil(uint64_t v) { return (v + kPageSize - 1) / kPageSize * kPageSize; }
 
+constexpr size_t kLingerBelow = 8;  // writes in a batch under which a leader waits for more once
+
+struct ActiveWriter {  // counts writers between their entry and their reply
+  explicit ActiveWriter(std::atomic<size_t>& n) : n_(n) { n_.fetch_add(1, std::memory_order_relaxed); }
+  ~ActiveWriter() { n_.fetch_sub(1, std::memory_order_relaxed); }
+  std::atomic<size_t>& n_;
+};
+
 }  // namespace
 
 struct JournaledCache::Request {
@@ -158,6 +166,7 @@ Status JournaledCache::write(uint64_t offset, std::span<const std::byte> in) {
     // A piece never spans more than kMaxWrite of pages.
     const uint64_t at = offset + done;
     const size_t n = std::min<size_t>(in.size() - done, kMaxWrite - size_t(at - page_floor(at)));
+    ActiveWriter active(active_writers_);
     Request r;
     r.offset = at;
     r.data = in.subspan(done, n);
@@ -195,7 +204,18 @@ Status JournaledCache::commit(Request& r) {
     // No one leads: this writer commits what it can of the queue, its own
     // write or not.
     leading_ = true;
-    std::vector<Request*> batch = take_batch();
+    std::vector<Request*> batch = take_batch(0);
+    if (!batch.empty() && batch.size() < kLingerBelow && active_writers_.load() > queue_.size() + batch.size()) {
+      // Other writers are on their way here: let them queue once, so that
+      // they share this batch's metadata block instead of each writing one.
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+      size_t pages = 0;
+      for (Request* q : batch) pages += q->pages();
+      std::vector<Request*> more = take_batch(pages);
+      batch.insert(batch.end(), more.begin(), more.end());
+    }
     if (batch.empty()) {  // every queued write waits for a flush of its stripe
       leading_ = false;
       r.cv.wait(lock);  // woken when a flush ends or after the next batch
@@ -221,11 +241,10 @@ void JournaledCache::wake_next_leader() {
   if (!leading_ && !queue_.empty()) queue_.front()->cv.notify_one();
 }
 
-std::vector<JournaledCache::Request*> JournaledCache::take_batch() {
+std::vector<JournaledCache::Request*> JournaledCache::take_batch(size_t pages) {
   const uint64_t row_bytes = g_.row_data_bytes();
   std::vector<Request*> batch;
   std::set<uint64_t> held;  // rows being flushed or written by a write left in the queue
-  size_t pages = 0;
   for (auto it = queue_.begin(); it != queue_.end();) {
     Request* q = *it;
     const uint64_t first = q->first_page() / row_bytes, last = (q->end_page() - 1) / row_bytes;
@@ -240,7 +259,7 @@ std::vector<JournaledCache::Request*> JournaledCache::take_batch() {
       ++it;
       continue;
     }
-    if (!batch.empty() && pages + q->pages() > max_batch_pages_) break;
+    if (pages > 0 && pages + q->pages() > max_batch_pages_) break;
     batch.push_back(q);
     pages += q->pages();
     it = queue_.erase(it);

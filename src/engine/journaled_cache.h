@@ -124,7 +124,8 @@ class JournaledCache {
   // Under mu_: takes the next batch off the queue, in queue order, leaving
   // there the writes to stripes being flushed and every later write to their
   // rows (so a row's writes reach the pool and the log in order).
-  std::vector<Request*> take_batch();
+  // `pages`: already in the batch (a leader that lingered takes twice).
+  std::vector<Request*> take_batch(size_t pages);
   void wake_next_leader();  // under mu_: a queued writer leads next, if none does
   Status sync_or_fail();  // sync_journal(); a failure stops writes for good
   Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
@@ -185,6 +186,7 @@ class JournaledCache {
   uint64_t reserved_ = 0;          // journal blocks all stripes hold back
   std::list<Request*> queue_;      // group commit queue, in arrival order
   bool leading_ = false;           // a writer is committing a batch
+  std::atomic<size_t> active_writers_{0};  // in write(), queued or not
   std::unordered_map<uint64_t, uint32_t> urgent_;  // rows write-through writers wait for
   uint32_t drainers_ = 0, space_waiters_ = 0, memory_waiters_ = 0;
   bool stop_ = false;
