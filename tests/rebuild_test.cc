@@ -743,8 +743,9 @@ TEST_CASE("a rebuild resumes from the position saved in the superblocks") {
       n->fault().load(d->fault().snapshot());
       return n;
     };
-
-    SUBCASE("with the new device") {
+    // Copies of the surviving members (the failed slot empty); r.disks is
+    // pointed at the copies.
+    auto copy_survivors = [&] {
       std::vector<array::MemberSlot> slots;
       std::vector<Disk*> disks(c.members, nullptr);
       for (uint32_t i = 0; i < c.members; ++i) {
@@ -756,6 +757,11 @@ TEST_CASE("a rebuild resumes from the position saved in the superblocks") {
         disks[i] = d.get();
         slots.push_back({r.disks[i]->name(), std::move(d)});
       }
+      return std::pair{std::move(slots), disks};
+    };
+
+    SUBCASE("with the new device") {
+      auto [slots, disks] = copy_survivors();
       auto t = copy(r.target);
       Disk* target = t.get();
       r.array.reset();
@@ -779,17 +785,7 @@ TEST_CASE("a rebuild resumes from the position saved in the superblocks") {
       verify_rebuilt(r, s);
     }
     SUBCASE("without it: the rebuild is abandoned") {
-      std::vector<array::MemberSlot> slots;
-      std::vector<Disk*> disks(c.members, nullptr);
-      for (uint32_t i = 0; i < c.members; ++i) {
-        if (i == s) {
-          slots.push_back({"old", nullptr});
-          continue;
-        }
-        auto d = copy(r.disks[i]);
-        disks[i] = d.get();
-        slots.push_back({r.disks[i]->name(), std::move(d)});
-      }
+      auto [slots, disks] = copy_survivors();
       r.array.reset();
       r.disks = disks;
       r.target = nullptr;
