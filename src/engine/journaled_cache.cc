@@ -35,6 +35,7 @@ struct JournaledCache::Request {
   uint64_t offset = 0;
   std::span<const std::byte> data;
   bool sync = false;  // durable before the reply (journal.sync = "always")
+  bool taken = false;  // in a leader's batch
   bool done = false;
   Status status;
   uint64_t floor = 0;  // no record of this write has a lower sequence
@@ -197,7 +198,7 @@ Status JournaledCache::commit(Request& r) {
   if (failure_) return failure_error();
   queue_.push_back(&r);
   while (!r.done) {
-    if (leading_) {
+    if (leading_ || r.taken) {
       r.cv.wait(lock);
       continue;
     }
@@ -221,14 +222,25 @@ Status JournaledCache::commit(Request& r) {
       r.cv.wait(lock);  // woken when a flush ends or after the next batch
       continue;
     }
-    const Status st = lead(batch, lock);
+    for (Request* q : batch) q->taken = true;
+    PlacedBatch placed;
+    Status st = lead(batch, placed, lock);
+    // The next writer leads while this one writes the batch's records, so
+    // several large records are in flight at once.
+    leading_ = false;
+    wake_next_leader();
+    if (placed.bytes.size() > 0) {
+      lock.unlock();
+      const Status written = write_placed(placed);
+      lock.lock();
+      if (st.ok()) st = written;
+    }
+    st = finish_batch(batch, placed.rows, st);
     for (Request* q : batch) {
       q->status = st;
       q->done = true;
       if (q != &r) q->cv.notify_one();
     }
-    leading_ = false;
-    wake_next_leader();
   }
   if (!r.status.ok() || !r.sync) return r.status;
   // Appended; now durable. The next batches are appended meanwhile, and
@@ -325,13 +337,13 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
   }
 }
 
-Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock) {
+Status JournaledCache::lead(std::vector<Request*>& batch, PlacedBatch& placed, std::unique_lock<std::mutex>& lock) {
   size_t pages = 0;
   for (Request* q : batch) pages += q->pages();
 
   const uint64_t row_bytes = g_.row_data_bytes();
   const uint32_t cp = cache_.chunk_pages();
-  std::set<uint64_t> rows;
+  std::set<uint64_t>& rows = placed.rows;
   for (Request* q : batch)
     if (!q->data.empty())
       for (uint64_t row = q->first_page() / row_bytes; row <= (q->end_page() - 1) / row_bytes; ++row) rows.insert(row);
@@ -339,7 +351,10 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
   const uint64_t record_blocks = pages + pages / kMaxEntryPages + batch.size();
 
   std::unordered_map<uint64_t, uint64_t> new_reserve;  // per touched row: its reservation after the batch
-  R5_TRY(wait_for_room(batch, rows, record_blocks, new_reserve, lock));
+  if (Status st = wait_for_room(batch, rows, record_blocks, new_reserve, lock); !st.ok()) {
+    rows.clear();  // nothing pinned
+    return st;
+  }
 
   // Pin the stripes: the flusher leaves them alone until the records are in
   // the log, so a parity record never precedes the data it covers.
@@ -417,9 +432,13 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
     }
     last_write_ = now;
     lock.unlock();
-    st = append_batch(batch);
+    st = place_batch(batch, placed);
     lock.lock();
   }
+  return st;
+}
+
+Status JournaledCache::finish_batch(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, Status st) {
   for (uint64_t row : rows) {
     cache::Stripe* s = cache_.find(row);
     if (--s->pins == 0 && s->present == 0) cache_.erase(row, *pool_);
@@ -432,18 +451,15 @@ Status JournaledCache::lead(std::vector<Request*>& batch, std::unique_lock<std::
   return st;
 }
 
-Status JournaledCache::append_batch(std::vector<Request*>& batch) {
-  std::lock_guard jl(journal_mu_);
-  format::MetaBlock meta;
-  std::vector<const std::byte*> payload;
-  auto flush_meta = [&]() -> Status {
-    if (meta.entries.empty()) return {};
-    R5_TRY(append_locked(meta, payload));
-    meta.entries.clear();
-    payload.clear();
-    return {};
+Status JournaledCache::place_batch(const std::vector<Request*>& batch, PlacedBatch& placed) {
+  // The records (metadata blocks and their pages), checksummed outside the
+  // journal lock.
+  struct Record {
+    format::MetaBlock meta;
+    std::vector<const std::byte*> payload;
   };
-  const uint64_t seed = writer_.superblock().seed();
+  std::vector<Record> records(1);
+  const uint64_t seed = writer_.superblock().seed();  // constant
   for (Request* q : batch) {
     for (uint64_t at = q->first_page(); at < q->end_page();) {
       format::DataEntry e;
@@ -456,13 +472,61 @@ Status JournaledCache::append_batch(std::vector<Request*>& batch) {
         e.page_checksums.push_back(format::payload_checksum(std::span<const std::byte, kJournalBlock>(p, kJournalBlock), seed));
       }
       format::Entry entry = std::move(e);
-      if (!format::fits(meta, entry)) R5_TRY(flush_meta());
-      meta.entries.push_back(std::move(entry));
-      payload.insert(payload.end(), pages.begin(), pages.end());
+      if (!format::fits(records.back().meta, entry)) records.emplace_back();
+      records.back().meta.entries.push_back(std::move(entry));
+      records.back().payload.insert(records.back().payload.end(), pages.begin(), pages.end());
     }
   }
-  R5_TRY(flush_meta());
+  if (records.back().meta.entries.empty()) records.pop_back();
+  if (records.empty()) return {};
+  size_t blocks = 0;
+  for (const Record& rec : records) blocks += 1 + rec.payload.size();
+  // The leader's own buffer: it writes these records itself, after the
+  // next leader has taken over.
+  thread_local AlignedBuffer buffer;
+  buffer.reserve(blocks * kJournalBlock);
+  placed.bytes = {buffer.data(), blocks * kJournalBlock};
+  {
+    std::lock_guard jl(journal_mu_);
+    placed.position = writer_.head_position();
+    placed.first_sequence = writer_.head_sequence();
+    std::byte* next = buffer.data();
+    for (Record& rec : records) {
+      const uint64_t position = writer_.head_position();
+      rec.meta.synced_sequence = synced_sequence_.load(std::memory_order_acquire);
+      const Status st = writer_.place(rec.meta, rec.payload.size(), std::span<std::byte, kJournalBlock>(next, kJournalBlock));
+      if (!st.ok()) {  // the space was reserved: a bug, but the log must not be synced past the hole
+        write_failed_ = true;
+        placed.bytes = {};
+        return st;
+      }
+      records_.emplace_back(rec.meta.sequence, position);
+      next += (1 + rec.payload.size()) * kJournalBlock;
+    }
+    in_flight_.insert(placed.first_sequence);
+    counters_.journal_records.fetch_add(records.size(), std::memory_order_relaxed);
+    counters_.journal_bytes.fetch_add(blocks * kJournalBlock, std::memory_order_relaxed);
+    publish_locked();
+  }
+  std::byte* next = buffer.data();
+  for (const Record& rec : records) {
+    next += kJournalBlock;
+    for (const std::byte* page : rec.payload) {
+      std::memcpy(next, page, kJournalBlock);
+      next += kJournalBlock;
+    }
+  }
   return {};
+}
+
+Status JournaledCache::write_placed(const PlacedBatch& placed) {
+  const Status st = writer_.write_at(placed.position, placed.bytes,
+                                     placed.bytes.size() <= journal::Writer::kCachedRecordBlocks * kJournalBlock);
+  std::lock_guard jl(journal_mu_);
+  if (!st.ok()) write_failed_ = true;  // a hole in the log: it is never synced past it
+  in_flight_.erase(placed.first_sequence);
+  written_cv_.notify_all();
+  return st;
 }
 
 Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload,
@@ -471,30 +535,40 @@ Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const st
   meta.synced_sequence = synced_sequence_.load(std::memory_order_acquire);
   R5_TRY(writer_.append(meta, payload, through_cache));
   records_.emplace_back(meta.sequence, position);
-  written_.fetch_add(1, std::memory_order_release);
   counters_.journal_records.fetch_add(1, std::memory_order_relaxed);
   counters_.journal_bytes.fetch_add((1 + payload.size()) * kJournalBlock, std::memory_order_relaxed);
   publish_locked();
   return {};
 }
 
-Status JournaledCache::sync_journal() {
-  const uint64_t target = written_.load(std::memory_order_acquire);
-  if (synced_.load(std::memory_order_acquire) >= target) return {};
+Status JournaledCache::sync_journal(bool always) {
+  uint64_t target;  // every record placed before the call
+  {
+    std::unique_lock jl(journal_mu_);
+    target = writer_.head_sequence();
+    if (!always && synced_sequence_.load(std::memory_order_acquire) >= target) return {};
+    // Records placed before it and still being written by their leaders
+    // are waited for: a synced record behind a hole would be lost at replay.
+    written_cv_.wait(jl, [&] { return write_failed_ || in_flight_.empty() || *in_flight_.begin() >= target; });
+    if (write_failed_) return io_error(EIO, fmt::format("{}: a journal write failed", journal_dev_->name()));
+  }
   std::lock_guard sl(sync_mu_);
-  if (synced_.load(std::memory_order_acquire) >= target) return {};  // a sync that started after our writes covered them
+  // A sync that started after our records were written covered them.
+  if (!always && synced_sequence_.load(std::memory_order_acquire) >= target) return {};
   // After a failed fdatasync the kernel may have dropped the dirty pages and
   // cleared the error: a second fdatasync could succeed with data lost.
   if (sync_failed_) return io_error(EIO, fmt::format("{}: an earlier fdatasync failed", journal_dev_->name()));
-  const uint64_t covered = written_.load(std::memory_order_acquire);
-  const uint64_t covered_sequence = next_sequence_.load(std::memory_order_acquire);
+  uint64_t covered;  // every record below it is written
+  {
+    std::lock_guard jl(journal_mu_);
+    covered = in_flight_.empty() ? writer_.head_sequence() : *in_flight_.begin();
+  }
   counters_.journal_syncs.fetch_add(1, std::memory_order_relaxed);
   if (Status st = journal_dev_->sync(); !st.ok()) {
     sync_failed_ = true;
     return st;
   }
-  synced_.store(covered, std::memory_order_release);
-  synced_sequence_.store(std::max(synced_sequence_.load(), covered_sequence), std::memory_order_release);
+  synced_sequence_.store(std::max(synced_sequence_.load(), covered), std::memory_order_release);
   return {};
 }
 
@@ -506,10 +580,9 @@ Status JournaledCache::advance_tail(uint64_t tail_sequence, uint32_t flags) {
     position = it == records_.end() ? writer_.head_position() : it->second;
     sequence = it == records_.end() ? writer_.head_sequence() : it->first;
     R5_TRY(writer_.write_superblock_block(position, sequence, flags));
-    written_.fetch_add(1, std::memory_order_release);
   }
   // Also makes every record appended so far durable (the done records).
-  R5_TRY(sync_journal());
+  R5_TRY(sync_journal(/*always=*/true));
   std::lock_guard jl(journal_mu_);
   writer_.set_tail(position, sequence, flags);
   records_.erase(records_.begin(),

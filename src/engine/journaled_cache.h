@@ -7,8 +7,12 @@
 //
 // Group commit (LevelDB's writer queue): writers queue up; one at a time
 // leads: it takes a batch off the queue, applies it to the pool in queue
-// order, appends it as one or more records and lets the next writer lead.
-// Pool order is log order. Writes to a stripe being flushed wait until it is
+// order, places its records in the log, lets the next writer lead and only
+// then writes the records, so several batches' records are in flight at
+// once (a 1 MiB write does not wait for the device write of the one before).
+// Pool order is log order. A sync waits for every record placed before it,
+// so a synced record never lies behind a hole. Its stripes stay pinned
+// until a batch's records are written. Writes to a stripe being flushed wait until it is
 // on the members (so a parity record covers exactly the data logged before
 // it) and stay in the queue with every later write to their rows, while
 // writes to other rows pass them: a reply never overtakes the journal write
@@ -128,10 +132,21 @@ class JournaledCache {
   std::vector<Request*> take_batch(size_t pages);
   void wake_next_leader();  // under mu_: a queued writer leads next, if none does
   Status sync_or_fail();  // sync_journal(); a failure stops writes for good
-  Status lead(std::vector<Request*>& batch, std::unique_lock<std::mutex>& lock);
+  // A batch's records, placed in the log by its leader and written by it
+  // once the next writer leads.
+  struct PlacedBatch {
+    std::set<uint64_t> rows;  // pinned until the records are written
+    uint64_t position = 0, first_sequence = 0;
+    std::span<std::byte> bytes;  // the records (in the leader's buffer); empty: nothing placed
+  };
+  // Applies the batch to the pool and places its records in the log.
+  Status lead(std::vector<Request*>& batch, PlacedBatch& placed, std::unique_lock<std::mutex>& lock);
+  Status place_batch(const std::vector<Request*>& batch, PlacedBatch& placed);  // without mu_
+  Status write_placed(const PlacedBatch& placed);                               // without mu_
+  // Under mu_, once the records are written: unpins the rows; returns what the batch's writers reply.
+  Status finish_batch(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, Status st);
   Status wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, uint64_t record_blocks,
                        std::unordered_map<uint64_t, uint64_t>& new_reserve, std::unique_lock<std::mutex>& lock);
-  Status append_batch(std::vector<Request*>& batch);
   Status wait_written_out(const Request& r);
   // Record the first failure (writes stop for good) and return what the
   // caller replies: EIO with the cause, whatever the device said (a journal's
@@ -162,9 +177,10 @@ class JournaledCache {
   // Under journal_mu_.
   Status append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload, bool through_cache = false);
   void publish_locked();
-  // Without journal_mu_: makes every journal write completed before the call
-  // durable; concurrent callers share one fdatasync.
-  Status sync_journal();
+  // Without journal_mu_: makes every record placed before the call durable
+  // (waiting for those still being written); concurrent callers share one
+  // fdatasync unless `always` (after a superblock write).
+  Status sync_journal(bool always = false);
   // Writes the superblock with the tail at the oldest record of sequence >=
   // tail_sequence (or the head), syncs, then lets the space behind it be reused.
   Status advance_tail(uint64_t tail_sequence, uint32_t flags);
@@ -199,8 +215,9 @@ class JournaledCache {
   // Guarded by journal_mu_:
   journal::Writer writer_;
   std::deque<std::pair<uint64_t, uint64_t>> records_;  // (sequence, position) of each record since the tail
-  // Journal writes issued / known durable (counts; synced_ <= written_).
-  std::atomic<uint64_t> written_{0}, synced_{0};
+  std::set<uint64_t> in_flight_;  // first sequences of placed batches their leaders are still writing
+  bool write_failed_ = false;     // a placed record was not written: the log is never synced past it
+  std::condition_variable written_cv_;  // a placed batch was written
   std::atomic<uint64_t> synced_sequence_{0};  // records below it are durable (sync_mu_ orders updates)
   std::mutex sync_mu_;  // one fdatasync at a time; taken without the others
   bool sync_failed_ = false;  // under sync_mu_: a failed fdatasync is never retried

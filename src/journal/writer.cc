@@ -37,31 +37,38 @@ Writer::Writer(io::Device& device, const format::JournalSuperblock& sb, uint64_t
 uint64_t Writer::free_blocks() const { return ring_.size() - 1 - ring_.distance(sb_.tail_position, head_); }
 
 Status Writer::append(format::MetaBlock& meta, std::span<const std::byte* const> payload, bool through_cache) {
-  if (payload.size() != meta.payload_blocks())
-    return invalid(fmt::format("record describes {} payload pages, {} given", meta.payload_blocks(), payload.size()));
-  const uint64_t blocks = 1 + payload.size();
+  const uint64_t blocks = 1 + payload.size(), position = head_;
+  buffer_.reserve(blocks * kJournalBlock);
+  R5_TRY(place(meta, payload.size(), std::span<std::byte, kJournalBlock>(buffer_.data(), kJournalBlock)));
+  for (size_t i = 0; i < payload.size(); ++i)
+    std::memcpy(buffer_.data() + (1 + i) * kJournalBlock, payload[i], kJournalBlock);
+  // Small records go through the page cache: a write's reply then waits for
+  // a copy, not a device round trip (the next fdatasync writes them out
+  // anyway); large ones skip the copy and the kernel's write-back.
+  return write_at(position, {buffer_.data(), blocks * kJournalBlock}, through_cache || blocks <= kCachedRecordBlocks);
+}
+
+Status Writer::place(format::MetaBlock& meta, uint64_t payload_blocks, std::span<std::byte, kJournalBlock> block) {
+  if (payload_blocks != meta.payload_blocks())
+    return invalid(fmt::format("record describes {} payload pages, {} given", meta.payload_blocks(), payload_blocks));
+  const uint64_t blocks = 1 + payload_blocks;
   if (blocks > free_blocks())
     return Error{ErrorKind::kBusy, ENOSPC, fmt::format("journal full: record needs {} blocks, {} free", blocks, free_blocks())};
   meta.sequence = sequence_;
   meta.position = head_;
-  buffer_.reserve(blocks * kJournalBlock);
-  R5_TRY(format::encode(meta, sb_.seed(), std::span<std::byte, kJournalBlock>(buffer_.data(), kJournalBlock)));
-  for (size_t i = 0; i < payload.size(); ++i)
-    std::memcpy(buffer_.data() + (1 + i) * kJournalBlock, payload[i], kJournalBlock);
-  // One write, or two where the record wraps at the end of the ring. Small
-  // records go through the page cache: a write's reply then waits for a
-  // copy, not a device round trip (the next fdatasync writes them out
-  // anyway); large ones skip the copy and the kernel's write-back.
-  const bool cached = through_cache || blocks <= kCachedRecordBlocks;
-  auto write = [&](uint64_t at, std::span<const std::byte> bytes) {
-    return cached ? device_.write_cached(at, bytes) : device_.write(at, bytes);
-  };
-  const uint64_t first = std::min(blocks, ring_.end() - head_);
-  R5_TRY(write(head_ * kJournalBlock, {buffer_.data(), first * kJournalBlock}));
-  if (first < blocks)
-    R5_TRY(write(ring_.start() * kJournalBlock, {buffer_.data() + first * kJournalBlock, (blocks - first) * kJournalBlock}));
+  R5_TRY(format::encode(meta, sb_.seed(), block));
   head_ = ring_.advance(head_, blocks);
   ++sequence_;
+  return {};
+}
+
+Status Writer::write_at(uint64_t position, std::span<const std::byte> bytes, bool cached) {
+  auto write = [&](uint64_t at, std::span<const std::byte> part) {
+    return cached ? device_.write_cached(at, part) : device_.write(at, part);
+  };
+  const size_t first = size_t(std::min<uint64_t>(bytes.size() / kJournalBlock, ring_.end() - position)) * kJournalBlock;
+  R5_TRY(write(position * kJournalBlock, bytes.first(first)));
+  if (first < bytes.size()) R5_TRY(write(ring_.start() * kJournalBlock, bytes.subspan(first)));
   return {};
 }
 

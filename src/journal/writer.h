@@ -1,8 +1,8 @@
 // Appends records (a metadata block and its payload pages) at the head of the
 // journal ring, and moves the tail by rewriting the journal superblock.
-// Appends are serialized by the caller (the group-commit path writes one
-// record at a time). Records not yet synced may reach the device in any
-// order (a disk's volatile cache, the kernel's write-back of the small
+// Placing records is serialized by the caller; writing them (write_at) is
+// not, so several records may be in flight at once. Records not yet synced
+// may reach the device in any order (a disk's volatile cache, the kernel's write-back of the small
 // records written through the page cache); each record names the sequence
 // below which the log was synced when it was written, so recovery tells a
 // torn unsynced end from corruption of what was synced.
@@ -41,6 +41,18 @@ class Writer {
   // page cache.
   Status append(format::MetaBlock& meta, std::span<const std::byte* const> payload, bool through_cache = false);
   static constexpr uint64_t kCachedRecordBlocks = 32;
+  // append() in two steps, so that the caller can write records without
+  // holding the lock that serializes appends, several at once: place()
+  // takes the space at the head for `meta` and `payload_blocks` pages (sets
+  // its sequence and position) and encodes the metadata block into `block`;
+  // write_at() writes the record's bytes (metadata block, then payload)
+  // there. Until then the space holds what a recovery scan sees as the torn
+  // end of the log. kBusy when the ring lacks room.
+  Status place(format::MetaBlock& meta, uint64_t payload_blocks, std::span<std::byte, format::kJournalBlock> block);
+  // Writes `bytes` (whole blocks) from ring block `position` on, in two
+  // writes where they wrap; through the page cache when `cached`. Reads no
+  // state that changes: needs no lock.
+  Status write_at(uint64_t position, std::span<const std::byte> bytes, bool cached);
   Status sync() { return device_.sync(); }
   // Records the new tail (oldest record still needed) and flags in the
   // superblock, durably.

@@ -20,6 +20,7 @@ class FreezeDevice final : public io::Device {
   uint64_t size() const override { return mem_.size(); }
   Status read(uint64_t offset, std::span<std::byte> buf) override { return mem_.read(offset, buf); }
   Status write(uint64_t offset, std::span<const std::byte> buf) override {
+    if (before_write) before_write(offset, buf.size());
     if (frozen) return {};
     return mem_.write(offset, buf);
   }
@@ -34,6 +35,7 @@ class FreezeDevice final : public io::Device {
   std::atomic<bool> frozen{false};
   uint64_t syncs = 0;
   std::function<void(uint64_t)> after_sync;  // called with the sync count
+  std::function<void(uint64_t, size_t)> before_write;  // called with offset and length (may block)
 
  private:
   io::MemoryDevice mem_;
