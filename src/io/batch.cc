@@ -104,6 +104,14 @@ class Ring {
 }  // namespace
 
 void run_batch(std::span<IoOp> ops) {
+  // One operation gains nothing from the ring: the caller waits for it
+  // anyway, and io_uring may hand a file's O_DIRECT I/O to a worker thread,
+  // two context switches more than a plain pread (a 4 KiB random read is
+  // usually one operation).
+  if (ops.size() == 1 && ops[0].kind != IoOp::Kind::kSync) {
+    ops[0].status = run_sync(ops[0]);
+    return;
+  }
   thread_local Ring ring;
   IoOp* pending[kRingEntries];
   unsigned n = 0;
