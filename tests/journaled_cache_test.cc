@@ -236,34 +236,36 @@ TEST_CASE("a write to a stripe being flushed waits; writes to other rows pass it
   check_members(r, model);
 }
 
-TEST_CASE("large records of concurrent writes are written at once; an fsync waits for every record placed before it") {
+TEST_CASE("large records of concurrent writes are written at once; replies and syncs wait for earlier records") {
   Rig r(5, 5, 65536, 32, 4096);
   REQUIRE(r.open().ok());
   const std::vector<std::byte> a(1 << 20, std::byte{1}), b(1 << 20, std::byte{2});
   // The first large journal write (a's record) stops in the device.
   std::latch in_write(1), release(1);
-  std::atomic<bool> armed{true};
+  std::atomic<int> large_writes{0};
   r.journal->before_write = [&](uint64_t, size_t len) {
-    if (len > journal::Writer::kCachedRecordBlocks * 4096 && armed.exchange(false)) {
+    if (len > journal::Writer::kCachedRecordBlocks * 4096 && large_writes.fetch_add(1) == 0) {
       in_write.count_down();
       release.wait();
     }
   };
   std::thread writer_a([&] { CHECK(r.cache->write(0, a).ok()); });
   in_write.wait();
-  // b's record is placed after a's and written while a's is still in the
-  // device; b replies first. (The wait bounds a hang, it measures nothing.)
+  // b's record, placed after a's, goes to the device while a's is still
+  // there. (The deadline bounds a hang; it measures nothing.)
   auto b_done = std::async(std::launch::async, [&] { return r.cache->write(2 << 20, b); });
-  const bool b_passed = b_done.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
-  CHECK_MESSAGE(b_passed, "a write waited for the journal write of an unrelated earlier one");
-  // An fsync after b's reply must not sync b's record with a's not yet
-  // written: replay would stop at the hole and lose b.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (large_writes < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK_MESSAGE(large_writes == 2, "a write waited for the journal write of an unrelated earlier one");
+  // b does not reply before a's record is written, and an fsync does not
+  // sync b's record with a's not yet written: replay would stop at the hole.
   std::atomic<bool> synced{false};
   std::thread syncer([&] {
     CHECK(r.cache->fsync().ok());
     synced = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // lets it reach the sync (no assertion on time)
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // lets them reach their waits (no assertion on time)
+  CHECK(b_done.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
   CHECK(!synced);
   release.count_down();
   writer_a.join();

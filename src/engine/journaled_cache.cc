@@ -522,10 +522,14 @@ Status JournaledCache::place_batch(const std::vector<Request*>& batch, PlacedBat
 Status JournaledCache::write_placed(const PlacedBatch& placed) {
   const Status st = writer_.write_at(placed.position, placed.bytes,
                                      placed.bytes.size() <= journal::Writer::kCachedRecordBlocks * kJournalBlock);
-  std::lock_guard jl(journal_mu_);
+  std::unique_lock jl(journal_mu_);
   if (!st.ok()) write_failed_ = true;  // a hole in the log: it is never synced past it
   in_flight_.erase(placed.first_sequence);
   written_cv_.notify_all();
+  // Replies in log order: a reply never overtakes the journal write of an
+  // earlier write.
+  written_cv_.wait(jl, [&] { return write_failed_ || in_flight_.empty() || *in_flight_.begin() > placed.first_sequence; });
+  if (st.ok() && write_failed_) return io_error(EIO, fmt::format("{}: an earlier journal write failed", journal_dev_->name()));
   return st;
 }
 

@@ -9,8 +9,8 @@
 // leads: it takes a batch off the queue, applies it to the pool in queue
 // order, places its records in the log, lets the next writer lead and only
 // then writes the records, so several batches' records are in flight at
-// once (a 1 MiB write does not wait for the device write of the one before).
-// Pool order is log order. A sync waits for every record placed before it,
+// once (a 1 MiB write does not wait for the device write of the one before);
+// replies still follow log order. Pool order is log order. A sync waits for every record placed before it,
 // so a synced record never lies behind a hole. Its stripes stay pinned
 // until a batch's records are written. Writes to a stripe being flushed wait until it is
 // on the members (so a parity record covers exactly the data logged before
@@ -142,7 +142,9 @@ class JournaledCache {
   // Applies the batch to the pool and places its records in the log.
   Status lead(std::vector<Request*>& batch, PlacedBatch& placed, std::unique_lock<std::mutex>& lock);
   Status place_batch(const std::vector<Request*>& batch, PlacedBatch& placed);  // without mu_
-  Status write_placed(const PlacedBatch& placed);                               // without mu_
+  // Without mu_: writes the records, then waits until every batch placed
+  // before them is written too.
+  Status write_placed(const PlacedBatch& placed);
   // Under mu_, once the records are written: unpins the rows; returns what the batch's writers reply.
   Status finish_batch(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, Status st);
   Status wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, uint64_t record_blocks,
