@@ -195,6 +195,40 @@ TEST_CASE("damage to a record that had been durable is corruption; a hole in the
   }
 }
 
+TEST_CASE("the look-ahead lists every valid record past the end, as far as the writer's unsynced window") {
+  Journal j(8192);
+  std::mt19937_64 rng(5);
+  std::vector<uint64_t> positions;
+  // Unsynced records of about 60 blocks each, 2000 blocks in all; the first
+  // one's metadata block never reached the disk.
+  while (j.writer.head_position() < 2000) {
+    Logged r = make_record(rng, j.sb.seed(), 20);
+    REQUIRE(append(j.writer, r).ok());
+    positions.push_back(r.meta.position);
+  }
+  j.device.poke(positions[0] * kJournalBlock, std::vector<std::byte>(kJournalBlock));
+  auto sb = journal::read_superblock(j.device);
+  REQUIRE(sb.ok());
+  for (uint64_t lookahead : {0, 4000}) {
+    CAPTURE(lookahead);
+    journal::ScanOptions options;
+    options.window_bytes = 64 * 1024;
+    options.lookahead_blocks = lookahead;
+    auto scan = journal::scan(j.device, *sb, options);
+    REQUIRE(scan.ok());
+    CHECK(scan->records.empty());
+    CHECK(!scan->corrupt);
+    const std::vector<uint64_t> after(positions.begin() + 1, positions.end());
+    if (lookahead == 0) {
+      // Two records' length: not as far as the last ones.
+      CHECK(!scan->discarded.empty());
+      CHECK(scan->discarded.size() < after.size());
+    } else {
+      CHECK(scan->discarded == after);
+    }
+  }
+}
+
 TEST_CASE("a misplaced copy of a valid block and a log of another journal do not validate") {
   Journal j(1024);
   std::mt19937_64 rng(5);

@@ -177,7 +177,7 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   // one parity entry per run. The record goes through the page cache
   // whatever its size: it is synced right away.
   {
-    std::lock_guard jl(journal_mu_);
+    std::unique_lock jl(journal_mu_);
     const uint64_t seed = writer_.superblock().seed();
     format::MetaBlock meta;
     std::vector<const std::byte*> payload;
@@ -197,14 +197,14 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
         }
       format::Entry entry = std::move(e);
       if (!format::fits(meta, entry)) {
-        R5_TRY(append_locked(meta, payload, true));
+        R5_TRY(append_locked(meta, payload, jl, true));
         meta.entries.clear();
         payload.clear();
       }
       meta.entries.push_back(std::move(entry));
       payload.insert(payload.end(), pages.begin(), pages.end());
     }
-    if (!meta.entries.empty()) R5_TRY(append_locked(meta, payload, true));
+    if (!meta.entries.empty()) R5_TRY(append_locked(meta, payload, jl, true));
   }
   R5_TRY(sync_journal());
   {
@@ -220,14 +220,14 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   R5_TRY(array_.sync());
 
   {
-    std::lock_guard jl(journal_mu_);
+    std::unique_lock jl(journal_mu_);
     format::MetaBlock meta;
     for (size_t i = 0; i < stripes.size(); i += kDoneRowsPerEntry) {
       format::StripeDoneEntry e;
       for (size_t j = i; j < std::min(stripes.size(), i + kDoneRowsPerEntry); ++j) e.rows.push_back(stripes[j]->row);
       meta.entries.push_back(std::move(e));
     }
-    R5_TRY(append_locked(meta, {}));
+    R5_TRY(append_locked(meta, {}, jl));
   }
   uint64_t tail;
   {

@@ -487,7 +487,11 @@ Status JournaledCache::place_batch(const std::vector<Request*>& batch, PlacedBat
   buffer.reserve(blocks * kJournalBlock);
   placed.bytes = {buffer.data(), blocks * kJournalBlock};
   {
-    std::lock_guard jl(journal_mu_);
+    std::unique_lock jl(journal_mu_);
+    if (Status st = bound_unsynced(blocks, jl); !st.ok()) {
+      placed.bytes = {};
+      return st;
+    }
     placed.position = writer_.head_position();
     placed.first_sequence = writer_.head_sequence();
     std::byte* next = buffer.data();
@@ -533,8 +537,23 @@ Status JournaledCache::write_placed(const PlacedBatch& placed) {
   return st;
 }
 
+Status JournaledCache::bound_unsynced(uint64_t blocks, std::unique_lock<std::mutex>& jl) {
+  for (;;) {
+    // The first record not known durable.
+    const auto it = std::lower_bound(records_.begin(), records_.end(),
+                                     std::make_pair(synced_sequence_.load(std::memory_order_acquire), uint64_t(0)));
+    const uint64_t unsynced = it == records_.end() ? 0 : writer_.distance_to_head(it->second);
+    if (unsynced == 0 || unsynced + blocks <= options_.unsynced_window_blocks) return {};
+    jl.unlock();
+    const Status st = sync_journal();
+    jl.lock();
+    R5_TRY(st);
+  }
+}
+
 Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload,
-                                     bool through_cache) {
+                                     std::unique_lock<std::mutex>& jl, bool through_cache) {
+  R5_TRY(bound_unsynced(1 + payload.size(), jl));
   const uint64_t position = writer_.head_position();
   meta.synced_sequence = synced_sequence_.load(std::memory_order_acquire);
   R5_TRY(writer_.append(meta, payload, through_cache));

@@ -65,12 +65,17 @@ struct CacheCounters {
 
 class JournaledCache {
  public:
+  // The log never holds more unsynced blocks than this (beyond one record):
+  // a crash can leave records past the end of the log only this far, which
+  // is where recovery looks for them (and overwrites them).
+  static constexpr uint64_t kUnsyncedWindowBlocks = 16384;  // 64 MiB
   struct Options {
     config::JournalMode mode = config::JournalMode::kWriteBack;
     bool sync_always = false;
     uint64_t memory = 256ull << 20;
     std::chrono::milliseconds max_age{10'000};
     bool force = false;  // accept a log damaged in the middle (what follows the damage is lost)
+    uint64_t unsynced_window_blocks = kUnsyncedWindowBlocks;  // smaller in tests
     // Tests only: replay without the write-hole repair, so the crash suite
     // can show that its checker catches a broken recovery.
     bool test_skip_repair = false;
@@ -176,8 +181,13 @@ class JournaledCache {
     size_t len;
   };
   Status read_absent(std::span<const AbsentRun> runs);
-  // Under journal_mu_.
-  Status append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload, bool through_cache = false);
+  // Under journal_mu_ (held by `jl`): before `blocks` more are placed, syncs
+  // the journal (dropping the lock) while the unsynced log would grow past
+  // options_.unsynced_window_blocks.
+  Status bound_unsynced(uint64_t blocks, std::unique_lock<std::mutex>& jl);
+  // Under journal_mu_ (held by `jl`, which bound_unsynced may drop meanwhile).
+  Status append_locked(format::MetaBlock& meta, std::span<const std::byte* const> payload, std::unique_lock<std::mutex>& jl,
+                       bool through_cache = false);
   void publish_locked();
   // Without journal_mu_: makes every record placed before the call durable
   // (waiting for those still being written); concurrent callers share one

@@ -78,6 +78,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   cache::PagePool* kept = pool.get();
   journal::ReplayIndexBuilder builder(g, {[kept] { return kept->get(); }, [kept](std::byte* p) { kept->put(p); }});
   journal::ScanOptions scan_options;
+  scan_options.lookahead_blocks = options.unsynced_window_blocks;
   scan_options.on_record = [&](const journal::Record& rec, const std::function<const std::byte*(size_t)>& payload) {
     return builder.add(rec, payload);
   };
@@ -89,6 +90,16 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
                                     "-o force to replay the log up to the damage and discard what follows it",
                                     journal->name(), scan.corruption));
     log::warn("{}: {}; replaying up to the damage (forced), later records are discarded", journal->name(), scan.corruption);
+  }
+  // Records past the end would read as the log's continuation once new
+  // records reach their place with the sequences they carry (a crash then
+  // replays them after newer data): they are overwritten before the log
+  // continues.
+  if (!scan.discarded.empty()) {
+    AlignedBuffer zeros(kJournalBlock);
+    for (uint64_t at : scan.discarded) R5_TRY(journal->write(at * kJournalBlock, zeros.span()));
+    R5_TRY(journal->sync());
+    log::info("{}: {} unsynced records past the end of the log overwritten", journal->name(), scan.discarded.size());
   }
   journal::ReplayIndex& index = builder.finish();
   const size_t dirty = index.dirty_pages();

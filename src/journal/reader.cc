@@ -139,9 +139,9 @@ Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb,
   result.head_position = pos;
   result.head_sequence = sequence;
 
-  // Nothing valid may follow the end. A record with a later sequence would
-  // start within one record's length of it (the writer appends in order).
-  const uint64_t reach = std::min(ring.size() - used - 1, 2 * kMaxRecordBlocks);
+  // Nothing valid may follow the end. A record with a later sequence lies
+  // within the writer's bound on unsynced records (plus a record's length).
+  const uint64_t reach = std::min(ring.size() - used - 1, options.lookahead_blocks + 2 * kMaxRecordBlocks);
   for (uint64_t k = 0; k <= reach; ++k) {
     const uint64_t at = ring.advance(pos, k);
     R5_ASSIGN_OR_RETURN(auto block, window.get(at));
@@ -151,13 +151,16 @@ Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb,
     // then leaves them behind a hole, and they are discarded like the torn
     // end. Only a record written after the missing one was durable proves
     // damage to the log.
+    // Either way the record is not part of the log (under --force neither).
+    result.discarded.push_back(at);
+    if (result.corrupt) continue;
     if (meta->synced_sequence > sequence) {
       result.corrupt = true;
       result.corruption = fmt::format(
           "the log ends at block {} ({}), but block {} holds a valid record of sequence {} written after sequence {} "
           "was durable",
           pos, result.end_reason, at, meta->sequence, sequence);
-      break;
+      continue;
     }
     result.end_reason += fmt::format("; the unsynced record of sequence {} at block {} after it is discarded",
                                      meta->sequence, at);

@@ -1,9 +1,12 @@
 // Recovery's scan of the journal: from the tail in the superblock, follow
 // records while magic, checksum, position, sequence and payload checksums
 // hold. The first record that fails ends the log (a torn tail is the normal
-// end after a crash). Then a bounded look-ahead checks that no valid record
-// of a later sequence follows: one would mean the log was damaged in the
-// middle, which recovery refuses without --force. The log is read
+// end after a crash). Then a bounded look-ahead checks what follows: a valid
+// record of a later sequence written after the end was durable means the log
+// was damaged in the middle, which recovery refuses without --force; one
+// written before (unsynced, it reached the disk before a record ahead of it)
+// is discarded, and recovery overwrites it before the log continues, or a
+// later scan could take it for part of the new log. The log is read
 // sequentially in large windows.
 #pragma once
 
@@ -30,11 +33,17 @@ struct ScanResult {
   // A valid record found after the end: the log is damaged in the middle.
   bool corrupt = false;
   std::string corruption;
+  // Metadata blocks of the valid records found after the end (unsynced, or
+  // past the damage).
+  std::vector<uint64_t> discarded;
 };
 
 struct ScanOptions {
   bool verify_payload = true;          // check every payload page's checksum
   uint64_t window_bytes = 4ull << 20;  // sequential read size
+  // How far past the end unsynced records may lie, beyond the length of the
+  // records at the end (the writer's bound on its unsynced log).
+  uint64_t lookahead_blocks = 0;
   // Called for each record that continues the log, with its payload pages
   // (payload(i), nullptr on a read error), so a replay reads the log once.
   // An error stops the scan and is returned.

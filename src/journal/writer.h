@@ -32,6 +32,8 @@ class Writer {
   // Blocks free for records: the ring minus what lies between tail and head,
   // minus one block so that a full ring never looks empty.
   uint64_t free_blocks() const;
+  // Blocks from `position` forward to the head.
+  uint64_t distance_to_head(uint64_t position) const { return ring_.distance(position, head_); }
 
   // Writes `meta` (its sequence and position are set here) followed by
   // `payload` (kJournalBlock bytes per page, in entry order). Not durable

@@ -60,7 +60,9 @@ int run_journal_inspect(const JournalArgs& args) {
     fmt::print(stderr, "r5cfs: {}\n", sb.error().message);
     return kExitArray;
   }
-  auto scan = journal::scan(**dev, *sb);
+  journal::ScanOptions scan_options;  // as far ahead as recovery looks
+  scan_options.lookahead_blocks = engine::JournaledCache::kUnsyncedWindowBlocks;
+  auto scan = journal::scan(**dev, *sb, scan_options);
   if (!scan.ok()) {
     fmt::print(stderr, "r5cfs: {}\n", scan.error().message);
     return kExitArray;
