@@ -24,6 +24,10 @@ namespace {
 constexpr auto kTick = std::chrono::milliseconds(100);  // age and idle checks
 constexpr auto kIdle = std::chrono::seconds(1);         // no write for this long: flush old partial stripes too
 constexpr size_t kBatchStripes = 256;
+// The flush buffer (every role's columns of every stripe in a batch) counts
+// against the daemon's memory beyond cache.memory: batches of full stripes
+// are cut to fit it.
+constexpr size_t kFlushArenaBytes = 32 << 20;
 constexpr size_t kDoneRowsPerEntry = 500;  // fits one metadata block
 }  // namespace
 
@@ -54,7 +58,7 @@ void JournaledCache::flusher_loop() {
     req.journal_pressure = journal_pressure();
     req.idle = req.now - last_write_ >= kIdle;
     req.max_age = options_.max_age;
-    req.max_stripes = kBatchStripes;
+    req.max_stripes = std::clamp<size_t>(kFlushArenaBytes / (size_t(g_.members) * g_.chunk_size), 1, kBatchStripes);
     for (const auto& [row, waiters] : urgent_) req.urgent.push_back(row);
     const std::vector<cache::Stripe*> stripes = take_for_flush(req);
     if (stripes.empty()) {
