@@ -286,6 +286,9 @@ void Engine::start_background() {
 
 Status Engine::start_check(bool repair, bool restart) {
   if (repair && array_->members().read_only()) return invalid("the array is mounted read-only: a check cannot repair");
+  // Starting over stops a check that runs: a mount resumes an interrupted
+  // check in the background, and --restart right after it means this one.
+  if (restart && check_progress().state == Scrubber::State::kRunning) scrubber_->stop();
   const std::optional<format::CheckPosition> check = array_->members().superblock().check;
   const bool resume = !restart && check && check->repair == repair;
   return scrubber_->start(repair, resume ? check->next_row : 0);
