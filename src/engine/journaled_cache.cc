@@ -524,8 +524,7 @@ Status JournaledCache::place_batch(const std::vector<Request*>& batch, PlacedBat
 }
 
 Status JournaledCache::write_placed(const PlacedBatch& placed) {
-  const Status st = writer_.write_at(placed.position, placed.bytes,
-                                     placed.bytes.size() <= journal::Writer::kCachedRecordBlocks * kJournalBlock);
+  const Status st = writer_.write_at(placed.position, placed.bytes);
   std::unique_lock jl(journal_mu_);
   if (!st.ok()) write_failed_ = true;  // a hole in the log: it is never synced past it
   in_flight_.erase(placed.first_sequence);

@@ -7,17 +7,18 @@
 //
 // Group commit (LevelDB's writer queue): writers queue up; one at a time
 // leads: it takes a batch off the queue, applies it to the pool in queue
-// order, places its records in the log, lets the next writer lead and only
-// then writes the records, so several batches' records are in flight at
-// once (a 1 MiB write does not wait for the device write of the one before);
-// replies still follow log order. Pool order is log order. A sync waits for every record placed before it,
-// so a synced record never lies behind a hole. Its stripes stay pinned
-// until a batch's records are written. Writes to a stripe being flushed wait until it is
-// on the members (so a parity record covers exactly the data logged before
-// it) and stay in the queue with every later write to their rows, while
-// writes to other rows pass them: a reply never overtakes the journal write
-// of an earlier write to the same row (concurrent writes to different rows
-// have no order a caller could rely on). Durability is separate: an fsync
+// order (pool order is log order), places its records in the log, lets the
+// next writer lead and only then writes the records, so several batches are
+// in flight at once (a 1 MiB write does not wait for the device write of the
+// one before). Replies follow log order; a batch's stripes stay pinned until
+// its records are written; a sync waits for every record placed before it,
+// so a synced record never lies behind a hole. Writes to a stripe being
+// flushed wait until it is on the members (so a parity record covers
+// exactly the data logged before it) and stay in the queue with every later
+// write to their rows, while writes to other rows pass them: a reply never
+// overtakes the journal write of an earlier write to the same row
+// (concurrent writes to different rows have no order a caller could rely
+// on). Durability is separate: an fsync
 // (or a write under journal.sync = "always", once appended) fdatasyncs the
 // journal, and concurrent syncs share one fdatasync while the next batches
 // are appended. Small records are written through the page cache

@@ -42,10 +42,7 @@ Status Writer::append(format::MetaBlock& meta, std::span<const std::byte* const>
   R5_TRY(place(meta, payload.size(), std::span<std::byte, kJournalBlock>(buffer_.data(), kJournalBlock)));
   for (size_t i = 0; i < payload.size(); ++i)
     std::memcpy(buffer_.data() + (1 + i) * kJournalBlock, payload[i], kJournalBlock);
-  // Small records go through the page cache: a write's reply then waits for
-  // a copy, not a device round trip (the next fdatasync writes them out
-  // anyway); large ones skip the copy and the kernel's write-back.
-  return write_at(position, {buffer_.data(), blocks * kJournalBlock}, through_cache || blocks <= kCachedRecordBlocks);
+  return write_at(position, {buffer_.data(), blocks * kJournalBlock}, through_cache);
 }
 
 Status Writer::place(format::MetaBlock& meta, uint64_t payload_blocks, std::span<std::byte, kJournalBlock> block) {
@@ -62,7 +59,11 @@ Status Writer::place(format::MetaBlock& meta, uint64_t payload_blocks, std::span
   return {};
 }
 
-Status Writer::write_at(uint64_t position, std::span<const std::byte> bytes, bool cached) {
+Status Writer::write_at(uint64_t position, std::span<const std::byte> bytes, bool through_cache) {
+  // Small records go through the page cache: a write's reply then waits for
+  // a copy, not a device round trip (the next fdatasync writes them out
+  // anyway); large ones skip the copy and the kernel's write-back.
+  const bool cached = through_cache || bytes.size() <= kCachedRecordBlocks * kJournalBlock;
   auto write = [&](uint64_t at, std::span<const std::byte> part) {
     return cached ? device_.write_cached(at, part) : device_.write(at, part);
   };

@@ -2,8 +2,9 @@
 // journal ring, and moves the tail by rewriting the journal superblock.
 // Placing records is serialized by the caller; writing them (write_at) is
 // not, so several records may be in flight at once. Records not yet synced
-// may reach the device in any order (a disk's volatile cache, the kernel's write-back of the small
-// records written through the page cache); each record names the sequence
+// may reach the device in any order (a disk's volatile cache, the kernel's
+// write-back of the small records written through the page cache); each
+// record names the sequence
 // below which the log was synced when it was written, so recovery tells a
 // torn unsynced end from corruption of what was synced.
 #pragma once
@@ -52,9 +53,9 @@ class Writer {
   // end of the log. kBusy when the ring lacks room.
   Status place(format::MetaBlock& meta, uint64_t payload_blocks, std::span<std::byte, format::kJournalBlock> block);
   // Writes `bytes` (whole blocks) from ring block `position` on, in two
-  // writes where they wrap; through the page cache when `cached`. Reads no
-  // state that changes: needs no lock.
-  Status write_at(uint64_t position, std::span<const std::byte> bytes, bool cached);
+  // writes where they wrap; through the page cache as append() decides.
+  // Reads no state that changes: needs no lock.
+  Status write_at(uint64_t position, std::span<const std::byte> bytes, bool through_cache = false);
   Status sync() { return device_.sync(); }
   // Records the new tail (oldest record still needed) and flags in the
   // superblock, durably.
