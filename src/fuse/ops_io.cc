@@ -18,6 +18,11 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // The page cache must not hold writes back from us: a reply means the
   // engine has the data, which the durability promises build on.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // Asynchronous direct I/O (aio, io_uring) reaches us as background
+  // requests, of which the kernel lets only max_background (12 by default)
+  // be in flight: a queue depth of 16 then waits in io_submit.
+  conn->max_background = kMaxBackground;
+  conn->congestion_threshold = kMaxBackground * 3 / 4;
   log::debug("FUSE protocol {}.{}: max_write {}, max_readahead {}, async dio {}", conn->proto_major, conn->proto_minor,
              conn->max_write, conn->max_readahead, (conn->want & FUSE_CAP_ASYNC_DIO) ? "on" : "off");
 }

@@ -16,6 +16,7 @@ namespace r5::fuse {
 
 inline constexpr fuse_ino_t kImageIno = 2;
 inline constexpr size_t kMaxRequest = 1 << 20;  // max_write and max_readahead
+inline constexpr unsigned kMaxBackground = 32;   // asynchronous requests the kernel keeps in flight
 
 struct State {
   engine::Engine* engine = nullptr;
