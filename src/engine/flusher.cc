@@ -97,6 +97,7 @@ Status JournaledCache::read_absent(std::span<const AbsentRun> runs) {
   }
   if (direct) {
     io::run_batch(ops);
+    for (const io::IoOp& o : ops) array_.count_member_read(o.len);
     if (std::all_of(ops.begin(), ops.end(), [](const io::IoOp& o) { return o.status.ok(); })) return {};
   }
   for (const AbsentRun& r : runs) R5_TRY(array_.read(r.offset, {r.buf, r.len}));
