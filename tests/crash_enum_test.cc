@@ -539,7 +539,7 @@ TEST_CASE("write-back: crash states of workloads whose records wrap around the r
 TEST_CASE("write-back: a long random workload wraps the log twice and every sampled crash state keeps I1-I5") {
   const bool long_run = std::getenv("R5CFS_CRASH_LONG") != nullptr;
   std::mt19937_64 rng(20261127);
-  for (Geo geo : {Geo{5, 4}, Geo{6, 4}, Geo{5, 5, 16384}}) {
+  for (Geo geo : {Geo{5, 4}, Geo{6, 4}, Geo{5, 5, 16384}, Geo{6, 7}}) {
     Live live(geo, true);
     const uint64_t capacity = live.sb.geometry().capacity(), row = live.sb.geometry().row_data_bytes();
     const uint32_t journal_id = geo.members;

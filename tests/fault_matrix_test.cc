@@ -623,38 +623,49 @@ TEST_CASE("fault matrix: member × dropped write (undetected)") {
   member_cells(FaultKind::kDropWrite, [](auto... a) { member_corruption_cell(FaultKind::kDropWrite, a...); });
 }
 
-// The flusher reads the pages a stripe lacks straight from the data members
-// and, if that fails, once more through the array. A one-time read error
-// there is absorbed by the second read: the member stays active (unlike the
-// array's own read path, which fails it). A persistent one fails the member.
-TEST_CASE("fault matrix: member × read EIO in a flush's read of absent pages") {
-  for (bool persistent : {false, true}) {
-    journal_cell(cell_name("member (data index 1 of the row) flush read", FaultKind::kReadEio, persistent, 5, "write-back"),
-                 [&](uint64_t seed) {
-                   Rig r(5, Mode::kWriteBack, seed);
-                   REQUIRE(r.open().ok());
-                   const geometry::Geometry g = r.geometry();
-                   Model model(r.array->capacity());
-                   std::mt19937_64 rng(seed);
-                   workload(r, model, rng, 30, true);
-                   REQUIRE(r.drain().ok());
-                   // Pages 0 and 2 of one row's first chunk: the flush reads page 1
-                   // and pages 0-2 of the other chunks.
-                   const uint64_t row = rng() % kRows, at = row * g.row_data_bytes();
-                   for (uint64_t off : {at, at + 2 * kPage}) {
-                     auto data = random_bytes(rng, kPage);
-                     REQUIRE(r.write(off, data).ok());
-                     model.write(off, data, true);
-                   }
-                   const uint32_t m = geometry::map_row(g, row).data[1];
-                   r.members[m]->arm(Fault{FaultKind::kReadEio, 1, persistent, r.sb.data_offset});
-                   REQUIRE(r.drain().ok());
-                   CHECK(r.members[m]->fired() >= 1);
-                   CHECK(r.failed_mask() == (persistent ? uint64_t(1) << m : 0));
-                   CHECK(read_all(r) == model.replied);
-                   CHECK_MESSAGE(stray_chunks(r, model.replied).empty(), "stray:", stray_chunks(r, model.replied));
-                 });
-  }
+// The flusher reads what a stripe's parity needs straight from the members:
+// the data pages the pool lacks (reconstruct-write) or, when that reads
+// fewer pages, the old content of the dirty pages and the old parity
+// (read-modify-write). If that fails, it reads the lacking pages (again),
+// and through the array when they fail once more. A one-time read error
+// there is absorbed: the member stays active (unlike the array's own read
+// path, which fails it). A persistent one fails the member.
+TEST_CASE("fault matrix: member × read EIO in a flush's reads of old or absent pages") {
+  for (bool rmw : {false, true})
+    for (bool persistent : {false, true}) {
+      const std::string where = rmw ? "member (data index 0 of the row) flush read-modify-write read"
+                                    : "member (data index 1 of the row) flush reconstruct-write read";
+      journal_cell(cell_name(where, FaultKind::kReadEio, persistent, 5, "write-back"), [&](uint64_t seed) {
+        Rig r(5, Mode::kWriteBack, seed);
+        REQUIRE(r.open().ok());
+        const geometry::Geometry g = r.geometry();
+        Model model(r.array->capacity());
+        std::mt19937_64 rng(seed);
+        workload(r, model, rng, 30, true);
+        REQUIRE(r.drain().ok());
+        // Pages 0 and 2 of one row's first chunk (two runs of one column):
+        // the flush reads those two and parity pages 0 and 2 (read-modify-
+        // write: 4 pages, against 6). With the same pages of chunks 2 and 3
+        // too it reads pages 0 and 2 of chunk 1 (reconstruct-write: 2, against 8).
+        const uint64_t row = rng() % kRows, at = row * g.row_data_bytes();
+        for (uint64_t chunk : rmw ? std::vector<uint64_t>{0} : std::vector<uint64_t>{0, 2, 3})
+          for (uint64_t off : {at + chunk * g.chunk_size, at + chunk * g.chunk_size + 2 * kPage}) {
+            auto data = random_bytes(rng, kPage);
+            REQUIRE(r.write(off, data).ok());
+            model.write(off, data, true);
+          }
+        const uint32_t m = geometry::map_row(g, row).data[rmw ? 0 : 1];
+        r.members[m]->arm(Fault{FaultKind::kReadEio, 1, persistent, r.sb.data_offset});
+        REQUIRE(r.drain().ok());
+        CHECK(r.members[m]->fired() >= 1);
+        // The reconstruct-write's second read fails the member at once; after
+        // a failed read-modify-write read the member is not read again until
+        // the array reads the row.
+        CHECK(read_all(r) == model.replied);
+        CHECK(r.failed_mask() == (persistent ? uint64_t(1) << m : 0));
+        CHECK_MESSAGE(stray_chunks(r, model.replied).empty(), "stray:", stray_chunks(r, model.replied));
+      });
+    }
 }
 
 // ---- Journal rows -------------------------------------------------------------------

@@ -103,12 +103,6 @@ Plan choose_write_plan(const Job& j, uint32_t d, uint32_t parity_count) {
   return rmw < rcw ? Plan::kReadModifyWrite : Plan::kReconstructWrite;
 }
 
-void xor_into(std::byte* dst, const std::byte* src, size_t len) {
-  auto* d = reinterpret_cast<uint64_t*>(dst);
-  auto* s = reinterpret_cast<const uint64_t*>(src);
-  for (size_t i = 0; i < len / 8; ++i) d[i] ^= s[i];
-}
-
 }  // namespace
 
 RaidArray::RaidArray(std::unique_ptr<MemberSet> members) : members_(std::move(members)) {}
@@ -351,7 +345,7 @@ Status RaidArray::execute(Op op, std::vector<Job>& jobs, std::byte* buf, bool& r
           std::byte* delta = delta_base + size_t(k) * j.len();
           std::memcpy(delta, old_data, n);
           std::memcpy(j.block[k] + (j.begin[k] - j.lo), buf + j.req_pos[k], j.end[k] - j.begin[k]);
-          xor_into(delta, old_data, n);
+          parity::xor_into(delta, old_data, n);
           parity::Delta one{k, delta};
           parity::apply_deltas(d, {&one, 1}, j.block[d] + (from - j.lo), pc == 2 ? j.block[d + 1] + (from - j.lo) : nullptr, n);
         }

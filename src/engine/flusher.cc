@@ -119,35 +119,57 @@ std::vector<JournaledCache::ColumnRun> JournaledCache::parity_runs(const cache::
   return runs;
 }
 
-Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
+Status JournaledCache::prepare_flush(const std::vector<cache::Stripe*>& stripes, FlushRows& out) {
   const uint32_t d = g_.data_count(), pc = g_.parity_count(), roles = d + pc, cp = cache_.chunk_pages();
   const uint64_t row_bytes = g_.row_data_bytes();
+  array::MemberSet& members = array_.members();
   // The stripes are ours until this returns: writers to them wait, so their
   // pages hold still without the lock. Parity covers only the columns (page
   // offsets in the chunks) holding a dirty page: a few random pages in a row
   // cost a few columns of reads, parity writes and logged parity, not the
   // whole window between them. One RowWrite per run of such columns.
-  std::vector<array::RowWrite> writes;
-  std::vector<size_t> stripe_of;   // per write
-  std::vector<ColumnRun> run_of;   // per write
+  //
+  // Each run's parity comes from whichever reads fewer member pages, like the
+  // array's own planner: reconstruct-write (the data pages the pool lacks are
+  // read, parity computed) or, while the array is healthy, read-modify-write
+  // (the old content of the dirty pages and the old parity are read, their
+  // differences applied); a tie goes to reconstruct-write.
+  auto& [writes, stripe_of, run_of] = out;
+  std::vector<bool> rmw;  // per write
+  const bool healthy = members.failed_mask() == 0;
   size_t arena = 0;
   for (size_t i = 0; i < stripes.size(); ++i)
     for (const ColumnRun& run : parity_runs(*stripes[i])) {
+      const uint32_t pages = run.hi - run.lo;
+      uint32_t present = 0;
+      for (uint32_t k = 0; k < d; ++k)
+        for (uint32_t col = run.lo; col < run.hi; ++col) present += stripes[i]->pages[size_t(k) * cp + col] != nullptr;
+      const bool modify = healthy && present + pc * pages < d * pages - present;
       array::RowWrite& w = writes.emplace_back();
       w.row = stripes[i]->row;
       w.lo = run.lo * uint32_t(kPageSize);
       stripe_of.push_back(i);
       run_of.push_back(run);
-      arena += size_t(roles) * (run.hi - run.lo) * kPageSize;
+      rmw.push_back(modify);
+      arena += (size_t(roles) * pages + (modify ? present : 0)) * kPageSize;  // blocks, then old pages
     }
   thread_local AlignedBuffer scratch;
   scratch.reserve(arena);
-  std::vector<AbsentRun> reads;
+  std::vector<std::pair<size_t, AbsentRun>> absent;  // per write: the data pages the pool lacks
+  std::vector<io::IoOp> old_reads;                   // read-modify-write: old data pages and parity
+  struct OldPage {
+    size_t write;
+    uint32_t k, col;
+    std::byte* old;
+  };
+  std::vector<OldPage> old_pages;
   std::byte* next = scratch.data();
   for (size_t j = 0; j < writes.size(); ++j) {
     const cache::Stripe& s = *stripes[stripe_of[j]];
     array::RowWrite& w = writes[j];
     const auto [lo, hi] = run_of[j];
+    const geometry::RowMap map = geometry::map_row(g_, w.row);
+    const uint64_t chunk_at = members.data_offset() + w.row * g_.chunk_size;
     for (uint32_t r = 0; r < roles; ++r, next += size_t(hi - lo) * kPageSize) w.block[r] = next;
     for (uint32_t k = 0; k < d; ++k) {
       // Runs of present pages are written; runs of absent ones are read.
@@ -157,22 +179,64 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
         while (end < hi && (s.pages[size_t(k) * cp + end] != nullptr) == present) ++end;
         std::byte* dst = w.block[k] + size_t(col - lo) * kPageSize;
         if (present) {
-          for (uint32_t c = col; c < end; ++c)
+          for (uint32_t c = col; c < end; ++c) {
             std::memcpy(dst + size_t(c - col) * kPageSize, s.pages[size_t(k) * cp + c], kPageSize);
+            if (!rmw[j]) continue;
+            old_pages.push_back({j, k, c, next});
+            old_reads.push_back(io::IoOp::read(members.device(map.data[k]), chunk_at + c * kPageSize, next, kPageSize));
+            next += kPageSize;
+          }
           w.extents.push_back({k, col * uint32_t(kPageSize), end * uint32_t(kPageSize)});
         } else {
-          reads.push_back({s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize, dst,
-                           size_t(end - col) * kPageSize});
+          absent.push_back({j, {s.row * row_bytes + uint64_t(k) * g_.chunk_size + uint64_t(col) * kPageSize, dst,
+                                size_t(end - col) * kPageSize}});
         }
         col = end;
       }
     }
-    for (uint32_t r = d; r < roles; ++r) w.extents.push_back({r, lo * uint32_t(kPageSize), hi * uint32_t(kPageSize)});
+    for (uint32_t r = d; r < roles; ++r) {
+      w.extents.push_back({r, lo * uint32_t(kPageSize), hi * uint32_t(kPageSize)});
+      if (rmw[j])
+        old_reads.push_back(io::IoOp::read(members.device(r == d ? map.p : map.q), chunk_at + lo * kPageSize, w.block[r],
+                                           size_t(hi - lo) * kPageSize));
+    }
   }
+  // A member that failed meanwhile, or a failed read, turns every run to
+  // reconstruct-write, whose reads go through the array when they must.
+  if (!old_reads.empty()) {
+    const bool gone = std::any_of(old_reads.begin(), old_reads.end(), [](const io::IoOp& o) { return o.device == nullptr; });
+    if (!gone) {
+      io::run_batch(old_reads);
+      for (const io::IoOp& o : old_reads) array_.count_member_read(o.len);
+    }
+    if (gone || !std::all_of(old_reads.begin(), old_reads.end(), [](const io::IoOp& o) { return o.status.ok(); }))
+      rmw.assign(rmw.size(), false);
+  }
+  std::vector<AbsentRun> reads;
+  for (const auto& [j, run] : absent)
+    if (!rmw[j]) reads.push_back(run);
   R5_TRY(read_absent(reads));
-  auto run_bytes = [&](size_t j) { return size_t(run_of[j].hi - run_of[j].lo) * kPageSize; };
   for (size_t j = 0; j < writes.size(); ++j)
-    parity::compute({writes[j].block, d}, writes[j].block[d], pc == 2 ? writes[j].block[d + 1] : nullptr, run_bytes(j));
+    if (!rmw[j])
+      parity::compute({writes[j].block, d}, writes[j].block[d], pc == 2 ? writes[j].block[d + 1] : nullptr,
+                      size_t(run_of[j].hi - run_of[j].lo) * kPageSize);
+  for (const OldPage& o : old_pages) {
+    if (!rmw[o.write]) continue;
+    array::RowWrite& w = writes[o.write];
+    const size_t at = size_t(o.col - run_of[o.write].lo) * kPageSize;
+    parity::xor_into(o.old, w.block[o.k] + at, kPageSize);
+    const parity::Delta delta{o.k, o.old};
+    parity::apply_deltas(d, {&delta, 1}, w.block[d] + at, pc == 2 ? w.block[d + 1] + at : nullptr, kPageSize);
+  }
+  return {};
+}
+
+Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
+  const uint32_t d = g_.data_count(), pc = g_.parity_count(), roles = d + pc;
+  FlushRows rows;
+  R5_TRY(prepare_flush(stripes, rows));
+  const auto& [writes, stripe_of, run_of] = rows;
+  auto run_bytes = [&](size_t j) { return size_t(run_of[j].hi - run_of[j].lo) * kPageSize; };
   size_t full = 0;
   for (const cache::Stripe* s : stripes) full += s->full();
 

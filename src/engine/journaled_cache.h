@@ -182,6 +182,14 @@ class JournaledCache {
     size_t len;
   };
   Status read_absent(std::span<const AbsentRun> runs);
+  // The member writes of a flush (one per run of dirty columns of a stripe),
+  // data copied from the pool and parity computed.
+  struct FlushRows {
+    std::vector<array::RowWrite> writes;
+    std::vector<size_t> stripe_of;  // per write: its stripe
+    std::vector<ColumnRun> run_of;  // per write: its columns
+  };
+  Status prepare_flush(const std::vector<cache::Stripe*>& stripes, FlushRows& out);
   // Under journal_mu_ (held by `jl`): before `blocks` more are placed, syncs
   // the journal (dropping the lock) while the unsynced log would grow past
   // options_.unsynced_window_blocks.

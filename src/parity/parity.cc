@@ -260,4 +260,10 @@ std::optional<unsigned> locate_corruption(unsigned parity_count, std::span<std::
   return std::nullopt;
 }
 
+void xor_into(std::byte* dst, const std::byte* src, size_t len) {
+  auto* d = reinterpret_cast<uint64_t*>(dst);
+  auto* s = reinterpret_cast<const uint64_t*>(src);
+  for (size_t i = 0; i < len / 8; ++i) d[i] ^= s[i];
+}
+
 }  // namespace r5::parity

@@ -24,6 +24,8 @@ struct Delta {
   const std::byte* delta;
 };
 void apply_deltas(unsigned data_count, std::span<const Delta> deltas, std::byte* p, std::byte* q, size_t len);
+// dst ^= src: turns an old block into its delta against the new one.
+void xor_into(std::byte* dst, const std::byte* src, size_t len);
 
 // blocks = data_count data blocks in logical order, then P, then Q (RAID6).
 // Rebuilds the blocks listed in `missing` (indices into `blocks`, ascending,
