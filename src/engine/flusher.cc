@@ -1,6 +1,7 @@
 // The flusher thread of the journaled cache: picks stripes by the reclaim
 // policy and writes them out in batches. Per batch (DESIGN §2): parity is
-// computed from the pool (missing pages read from the members), logged and
+// computed from the pool and what the members hold (the absent data pages,
+// or the old dirty pages and old parity, whichever is fewer), logged and
 // made durable before any member is touched; then the members are written
 // concurrently and synced; then a stripe-done record and the new log tail.
 // A batch costs one journal sync for parity, one member sync and one
