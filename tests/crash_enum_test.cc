@@ -119,10 +119,11 @@ struct Live {
       : sb(superblock(geo)), base(std::move(images)), base_tuples(std::move(recovered)) {
     std::vector<array::MemberSlot> slots;
     for (uint32_t i = 0; i < geo.members; ++i)
-      slots.push_back({"m" + std::to_string(i), std::make_unique<CrashDevice>("m" + std::to_string(i), sb.data_offset + sb.data_size,
-                                                                              i, &log, base[i])});
+      slots.push_back({"m" + std::to_string(i),
+                       std::make_unique<CrashDevice>("m" + std::to_string(i), sb.data_offset + sb.data_size, i, &log, base[i])});
     array = std::make_unique<array::RaidArray>(std::make_unique<array::MemberSet>(sb, std::move(slots)));
-    auto c = JournaledCache::open(*array, std::make_unique<CrashDevice>("journal", kJournalBlocks * kBlock, geo.members, &log, base[geo.members]), {});
+    auto journal = std::make_unique<CrashDevice>("journal", kJournalBlocks * kBlock, geo.members, &log, base[geo.members]);
+    auto c = JournaledCache::open(*array, std::move(journal), {});
     REQUIRE_MESSAGE(c.ok(), c.error().message);
     cache = std::move(*c);
   }
@@ -345,7 +346,7 @@ struct Tally {
   }
 };
 
-// Calls fn(images, t) for the crash states before log index t: the synced
+// Calls fn(images) for the crash states before log index t: the synced
 // writes of every device plus every subset of the pending ones when at most
 // `all_up_to` are pending, else `random` random subsets; then, with all kept,
 // each device's last pending write torn (half its sectors reached the disk).

@@ -55,8 +55,8 @@ class RaidArray {
   uint64_t capacity() const { return members_->geometry().capacity(); }
   MemberSet& members() { return *members_; }
   const ArrayCounters& counters() const { return counters_; }
-  // Member reads others issue straight to the devices (the flusher's batch
-  // of absent pages), counted with the array's own.
+  // Member reads others issue straight to the devices (the flusher's reads
+  // for parity), counted with the array's own.
   void count_member_read(uint64_t bytes) { counters_.member_bytes_read.fetch_add(bytes, std::memory_order_relaxed); }
 
   // Any offset and length inside the capacity.
