@@ -541,8 +541,8 @@ TEST_CASE("a flush reads the fewest member pages: read-modify-write of a lone pa
     CHECK(r.array->counters().member_bytes_read - before == 2 * (1 + g.parity_count()) * 4096);
     check_members(r, model);
     CHECK(parity_consistent(r));
-    // Degraded, the same write reconstructs through the array instead, and
-    // the lost member's blocks still read right.
+    // Degraded (no read-modify-write then), a lone page still reaches the
+    // members right, the lost member's blocks included.
     REQUIRE(r.cache->close(false).ok());
     Rig degraded(r, 1u << 2);
     REQUIRE(degraded.open(small_cache()).ok());
