@@ -114,6 +114,50 @@ Status RaidArray::read(uint64_t offset, std::span<std::byte> out) {
   return run(Op::kRead, offset, out.data(), out.size());
 }
 
+// Why a direct read needs no row lock: in a row whose data members are all
+// active, the data chunks hold the data, and only a write changes that. A
+// write that overlaps the read either completed before the read was planned
+// (its data is on the members, or still in the pool, which the caller reads
+// first) or runs concurrently, and then either content is a right answer.
+// A member that fails meanwhile keeps its device until the daemon ends
+// (MemberSet retires, never closes), so the read still has a descriptor;
+// it returns what the member held, or an error that finish_direct_read
+// turns into a locked, degraded retry.
+bool RaidArray::plan_direct_read(uint64_t offset, std::span<std::byte> out, std::vector<io::IoOp>& ops) {
+  if (out.empty()) return true;
+  if (offset > capacity() || out.size() > capacity() - offset || !page_aligned(out.data())) return false;
+  if (members_->failed_mask() != 0) return false;
+  thread_local std::vector<Job> jobs;
+  jobs.clear();
+  const geometry::Geometry& g = members_->geometry();
+  cut_jobs(g, offset, out.size(), jobs);
+  const size_t first = ops.size();
+  for (const Job& j : jobs) {
+    for (uint32_t k = 0; k < g.data_count(); ++k) {
+      if (!j.touched(k)) continue;
+      io::Device* dev = members_->device(j.map.data[k]);
+      if (dev == nullptr || j.begin[k] % kPageSize != 0 || j.end[k] % kPageSize != 0) {
+        ops.resize(first);
+        return false;
+      }
+      ops.push_back(io::IoOp::read(dev, members_->data_offset() + j.row * g.chunk_size + j.begin[k],
+                                   out.data() + j.req_pos[k], j.end[k] - j.begin[k]));
+    }
+  }
+  return true;
+}
+
+Status RaidArray::finish_direct_read(std::span<const io::IoOp> ops, uint64_t bytes) {
+  for (const io::IoOp& op : ops)
+    if (!op.status.ok()) return op.status;
+  counters_.reads.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytes_read.fetch_add(bytes, std::memory_order_relaxed);
+  uint64_t member_bytes = 0;
+  for (const io::IoOp& op : ops) member_bytes += op.len;
+  counters_.member_bytes_read.fetch_add(member_bytes, std::memory_order_relaxed);
+  return {};
+}
+
 Status RaidArray::write(uint64_t offset, std::span<const std::byte> in) {
   counters_.writes.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_written.fetch_add(in.size(), std::memory_order_relaxed);

@@ -62,6 +62,16 @@ class RaidArray {
   // Any offset and length inside the capacity.
   Status read(uint64_t offset, std::span<std::byte> out);
   Status write(uint64_t offset, std::span<const std::byte> in);
+  // The asynchronous read path (Engine::read_async): appends to `ops` the
+  // member reads that fill `out` straight from the data chunks, and returns
+  // true, when every member the range touches is active and every piece is
+  // whole pages into a page-aligned place; else false, `ops` unchanged, and
+  // the caller uses read(). The ops run without row locks: see the .cc.
+  bool plan_direct_read(uint64_t offset, std::span<std::byte> out, std::vector<io::IoOp>& ops);
+  // Counts such a read once its ops completed, or returns the first op's
+  // error: the caller then redoes the range with read(), which fails the
+  // member and reconstructs.
+  Status finish_direct_read(std::span<const io::IoOp> ops, uint64_t bytes);
   // Writes every extent of every row in one concurrent batch, under the row
   // locks. Data and parity are complete, so a member failing here is marked
   // failed and the rows stay correct through the others: no retry. An error

@@ -93,6 +93,48 @@ Status Engine::read(uint64_t offset, std::span<std::byte> out) {
   return st;
 }
 
+void Engine::read_async(uint64_t offset, std::span<std::byte> out, std::function<void(Status)> done) {
+  requests_.reads[RequestCounters::class_of(out.size())].fetch_add(1, std::memory_order_relaxed);
+  auto finish = [this, done = std::move(done)](Status st) {
+    if (!st.ok()) requests_.read_errors.fetch_add(1, std::memory_order_relaxed);
+    done(std::move(st));
+  };
+  JournaledCache::Ranges gaps{{offset, offset + out.size()}};
+  std::vector<io::IoOp> ops;
+  bool direct = reads_ != nullptr;
+  {
+    std::shared_lock mode_lock(mode_mu_);
+    if (cache_) {
+      Result<JournaledCache::Ranges> r = cache_->read_from_pool(offset, out);
+      if (!r.ok()) return finish(r.error());
+      gaps = std::move(*r);
+    }
+    for (auto [a, b] : gaps)
+      direct = direct && array_->plan_direct_read(a, out.subspan(a - offset, b - a), ops);
+  }
+  // The members' part again, with locks, degraded if it must be.
+  auto read_gaps = [this, offset, out, gaps]() -> Status {
+    for (auto [a, b] : gaps) R5_TRY(array_->read(a, out.subspan(a - offset, b - a)));
+    return {};
+  };
+  if (!direct) return finish(read_gaps());
+  if (ops.empty()) return finish({});
+  uint64_t bytes = 0;
+  for (auto [a, b] : gaps) bytes += b - a;
+  reads_->submit(std::move(ops), [this, bytes, read_gaps = std::move(read_gaps), finish = std::move(finish)](std::span<io::IoOp> ops) {
+    Status st = array_->finish_direct_read(ops, bytes);
+    if (!st.ok()) {
+      log::warn("{}; reading again through the array", st.error().message);
+      st = read_gaps();
+    }
+    finish(std::move(st));
+  });
+}
+
+void Engine::wait_async_reads() {
+  if (reads_) reads_->wait_idle();
+}
+
 Status Engine::write(uint64_t offset, std::span<const std::byte> in) {
   requests_.writes[RequestCounters::class_of(in.size())].fetch_add(1, std::memory_order_relaxed);
   std::shared_lock mode_lock(mode_mu_);
@@ -271,6 +313,7 @@ Status Engine::write_zeros(uint64_t offset, uint64_t len) {
 }
 
 void Engine::start_background() {
+  if (!reads_) reads_ = std::make_unique<io::AsyncQueue>();
   if (cache_) cache_->start();
   if (resync_needed_ && !resync_thread_.joinable()) {
     resync_running_ = true;
@@ -326,6 +369,7 @@ Status Engine::close(bool drain) {
   if (closed_) return {};
   closed_ = true;
   stopping_ = true;
+  reads_.reset();  // waits for the reads in flight
   scrubber_->stop();  // their positions stay in the superblocks
   rebuilder_->stop();
   if (resync_thread_.joinable()) resync_thread_.join();

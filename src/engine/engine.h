@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -17,6 +18,7 @@
 
 #include "array/raid_array.h"
 #include "config/config.h"
+#include "io/async_queue.h"
 #include "engine/journaled_cache.h"
 #include "engine/rebuilder.h"
 #include "engine/scrubber.h"
@@ -67,6 +69,16 @@ class Engine {
   // the members hold it in their volatile caches. fsync makes everything
   // replied before it durable.
   Status read(uint64_t offset, std::span<std::byte> out);
+  // The same read without waiting for the members: `done` is called exactly
+  // once with the result, on the ring thread or before this returns (pages
+  // from the pool only, a degraded array, a piece that is not whole pages,
+  // or before start_background: then it is read()). `out` stays valid until
+  // then. A member read that fails is redone with read() inside `done`'s
+  // thread, which fails the member and reconstructs.
+  void read_async(uint64_t offset, std::span<std::byte> out, std::function<void(Status)> done);
+  // Returns once every read_async's `done` has returned (before the FUSE
+  // session that replies in them goes away).
+  void wait_async_reads();
   Status write(uint64_t offset, std::span<const std::byte> in);
   Status fsync();
   // Makes [offset, offset + len) read as zeros (fallocate PUNCH_HOLE / ZERO_RANGE).
@@ -143,6 +155,7 @@ class Engine {
   std::atomic<bool> resync_running_{false};
   std::atomic<bool> stopping_{false};
   std::thread resync_thread_;
+  std::unique_ptr<io::AsyncQueue> reads_;  // from start_background until close
 };
 
 }  // namespace r5::engine

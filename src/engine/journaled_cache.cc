@@ -127,35 +127,36 @@ bool JournaledCache::journal_pressure() const {
 // ---- Reads ------------------------------------------------------------------
 
 Status JournaledCache::read(uint64_t offset, std::span<std::byte> out) {
+  R5_ASSIGN_OR_RETURN(Ranges gaps, read_from_pool(offset, out));
+  for (auto [a, b] : gaps) R5_TRY(array_.read(a, out.subspan(a - offset, b - a)));
+  return {};
+}
+
+Result<JournaledCache::Ranges> JournaledCache::read_from_pool(uint64_t offset, std::span<std::byte> out) {
   if (offset > g_.capacity() || out.size() > g_.capacity() - offset)
     return invalid(fmt::format("read at {} (+{}) beyond the array capacity {}", offset, out.size(), g_.capacity()));
   const uint64_t end = offset + out.size();
   const uint64_t row_bytes = g_.row_data_bytes();
   const uint32_t cp = cache_.chunk_pages();
-  std::vector<std::pair<uint64_t, uint64_t>> gaps;  // [from, to) for the members
-  {
-    std::lock_guard lock(mu_);
-    uint64_t from_pool = 0;
-    for (uint64_t page = page_floor(offset); page < end; page += kPageSize) {
-      const uint64_t a = std::max(page, offset), b = std::min(page + kPageSize, end);
-      const uint64_t row = page / row_bytes, in_row = page % row_bytes;
-      cache::Stripe* s = cache_.find(row);
-      std::byte* src = s ? s->pages[size_t(in_row / g_.chunk_size) * cp + (in_row % g_.chunk_size) / kPageSize] : nullptr;
-      if (src) {
-        std::memcpy(out.data() + (a - offset), src + (a - page), b - a);
-        from_pool += b - a;
-      } else if (!gaps.empty() && gaps.back().second == a) {
-        gaps.back().second = b;
-      } else {
-        gaps.emplace_back(a, b);
-      }
+  Ranges gaps;
+  std::lock_guard lock(mu_);
+  uint64_t from_pool = 0;
+  for (uint64_t page = page_floor(offset); page < end; page += kPageSize) {
+    const uint64_t a = std::max(page, offset), b = std::min(page + kPageSize, end);
+    const uint64_t row = page / row_bytes, in_row = page % row_bytes;
+    cache::Stripe* s = cache_.find(row);
+    std::byte* src = s ? s->pages[size_t(in_row / g_.chunk_size) * cp + (in_row % g_.chunk_size) / kPageSize] : nullptr;
+    if (src) {
+      std::memcpy(out.data() + (a - offset), src + (a - page), b - a);
+      from_pool += b - a;
+    } else if (!gaps.empty() && gaps.back().second == a) {
+      gaps.back().second = b;
+    } else {
+      gaps.emplace_back(a, b);
     }
-    counters_.pool_read_bytes.fetch_add(from_pool, std::memory_order_relaxed);
   }
-  // Pages not in the pool are current on the members: a stripe leaves the
-  // pool only after the members hold it.
-  for (auto [a, b] : gaps) R5_TRY(array_.read(a, out.subspan(a - offset, b - a)));
-  return {};
+  counters_.pool_read_bytes.fetch_add(from_pool, std::memory_order_relaxed);
+  return gaps;
 }
 
 // ---- Writes and group commit ---------------------------------------------------

@@ -95,6 +95,11 @@ class JournaledCache {
 
   void start();
   Status read(uint64_t offset, std::span<std::byte> out);
+  // The first half of read(): copies the pages the pool holds into `out` and
+  // returns the byte ranges [from, to) the members must supply, which are
+  // current there (a stripe leaves the pool only after the members hold it).
+  using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
+  Result<Ranges> read_from_pool(uint64_t offset, std::span<std::byte> out);
   Status write(uint64_t offset, std::span<const std::byte> in);
   // Everything replied before it is durable on the journal device.
   Status fsync();

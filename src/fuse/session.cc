@@ -75,6 +75,7 @@ Status serve(engine::Engine& engine, const std::string& mountpoint, const MountO
   fuse_loop_cfg_set_idle_threads(loop, 8);
   int rc = fuse_session_loop_mt(se.get(), loop);
   fuse_loop_cfg_destroy(loop);
+  engine.wait_async_reads();  // their replies need the session
   fuse_session_unmount(se.get());
   fuse_remove_signal_handlers(se.get());
   log::info("unmounted {}", mountpoint);

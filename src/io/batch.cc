@@ -6,20 +6,12 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "io/uring_op.h"
 
 namespace r5::io {
 namespace {
 
 constexpr unsigned kRingEntries = 128;
-
-Status run_sync(IoOp& op) {
-  switch (op.kind) {
-    case IoOp::Kind::kRead: return op.device->read(op.offset, {op.buf, op.len});
-    case IoOp::Kind::kWrite: return op.device->write(op.offset, {op.buf, op.len});
-    case IoOp::Kind::kSync: return op.device->sync();
-  }
-  return {};
-}
 
 // One ring per thread: FUSE worker threads each submit their own batches
 // without a shared lock. Created lazily so no ring crosses a fork.
@@ -43,12 +35,7 @@ class Ring {
     for (unsigned i = 0; i < n; ++i) {
       IoOp& op = *ops[i];
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-      int fd = op.device->fd();
-      switch (op.kind) {
-        case IoOp::Kind::kRead: io_uring_prep_read(sqe, fd, op.buf, unsigned(op.len), op.offset); break;
-        case IoOp::Kind::kWrite: io_uring_prep_write(sqe, fd, op.buf, unsigned(op.len), op.offset); break;
-        case IoOp::Kind::kSync: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
-      }
+      prep_sqe(sqe, op);
       io_uring_sqe_set_data(sqe, &op);
     }
     // Queued entries stay in the ring until the kernel takes them: submit
@@ -57,51 +44,67 @@ class Ring {
     while (submitted < n) {
       int rc = io_uring_submit(&ring_);
       if (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) continue;
-      if (rc < 0) fatal("io_uring_submit", rc);
+      if (rc < 0) uring_fatal("io_uring_submit", rc);
       submitted += unsigned(rc);
     }
     for (unsigned done = 0; done < n;) {
       io_uring_cqe* cqe = nullptr;
       int rc = io_uring_wait_cqe(&ring_, &cqe);
       if (rc == -EINTR) continue;
-      // The kernel may still write into the request buffers: returning now
-      // would let it scribble over memory the caller reuses.
-      if (rc < 0) fatal("io_uring_wait_cqe", rc);
+      if (rc < 0) uring_fatal("io_uring_wait_cqe", rc);
       auto* op = static_cast<IoOp*>(io_uring_cqe_get_data(cqe));
-      finish(*op, cqe->res);
+      finish_op(*op, cqe->res);
       io_uring_cqe_seen(&ring_, cqe);
       ++done;
     }
   }
 
  private:
-  [[noreturn]] static void fatal(const char* what, int rc) {
-    log::error("{}: {}; cannot continue safely", what, std::strerror(-rc));
-    std::abort();
-  }
-
-  static void finish(IoOp& op, int res) {
-    if (res < 0) {
-      op.status = io_error(-res, fmt::format("{}: {} at {}: {}", op.device->name(),
-                                             op.kind == IoOp::Kind::kRead ? "read" : op.kind == IoOp::Kind::kWrite ? "write" : "fdatasync",
-                                             op.offset, std::strerror(-res)));
-      return;
-    }
-    op.status = {};
-    if (op.kind == IoOp::Kind::kSync || size_t(res) == op.len) return;
-    // A short transfer: finish the rest synchronously (rare; end of a file).
-    IoOp rest = op;
-    rest.offset += uint64_t(res);
-    rest.buf += res;
-    rest.len -= size_t(res);
-    op.status = run_sync(rest);
-  }
-
   io_uring ring_{};
   bool ok_ = false;
 };
 
 }  // namespace
+
+void uring_fatal(const char* what, int rc) {
+  log::error("{}: {}; cannot continue safely", what, std::strerror(-rc));
+  std::abort();
+}
+
+void prep_sqe(io_uring_sqe* sqe, const IoOp& op) {
+  const int fd = op.device->fd();
+  switch (op.kind) {
+    case IoOp::Kind::kRead: io_uring_prep_read(sqe, fd, op.buf, unsigned(op.len), op.offset); break;
+    case IoOp::Kind::kWrite: io_uring_prep_write(sqe, fd, op.buf, unsigned(op.len), op.offset); break;
+    case IoOp::Kind::kSync: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
+  }
+}
+
+void finish_op(IoOp& op, int res) {
+  if (res < 0) {
+    op.status = io_error(-res, fmt::format("{}: {} at {}: {}", op.device->name(),
+                                           op.kind == IoOp::Kind::kRead ? "read" : op.kind == IoOp::Kind::kWrite ? "write" : "fdatasync",
+                                           op.offset, std::strerror(-res)));
+    return;
+  }
+  op.status = {};
+  if (op.kind == IoOp::Kind::kSync || size_t(res) == op.len) return;
+  // A short transfer: finish the rest synchronously (rare; end of a file).
+  IoOp rest = op;
+  rest.offset += uint64_t(res);
+  rest.buf += res;
+  rest.len -= size_t(res);
+  op.status = run_sync(rest);
+}
+
+Status run_sync(IoOp& op) {
+  switch (op.kind) {
+    case IoOp::Kind::kRead: return op.device->read(op.offset, {op.buf, op.len});
+    case IoOp::Kind::kWrite: return op.device->write(op.offset, {op.buf, op.len});
+    case IoOp::Kind::kSync: return op.device->sync();
+  }
+  return {};
+}
 
 void run_batch(std::span<IoOp> ops) {
   // One operation gains nothing from the ring: the caller waits for it
