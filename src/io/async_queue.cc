@@ -101,6 +101,7 @@ void AsyncQueue::run() {
   if (!ok_) return;
 
   bool wake_armed = false;
+  wake_pending_.store(true);  // awake: submitters need not write the eventfd
   for (;;) {
     if (!wake_armed) {
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
@@ -112,47 +113,60 @@ void AsyncQueue::run() {
       io_uring_sqe_set_data64(sqe, kWakeData);
       wake_armed = true;
     }
-    // Clear before taking the queue: a group queued after this point writes
-    // the eventfd again, so none is left waiting.
-    wake_pending_.store(false);
     std::vector<Group*> batch;
-    bool stop = false;
     {
       std::lock_guard lock(mu_);
+      if (stopping_ && in_flight_ == 0) break;
       batch.swap(queued_);
-      stop = stopping_ && in_flight_ == 0;
     }
-    if (stop) break;
     for (Group* g : batch) queue_sqes(g);
-    // Submits, then sleeps until at least one completion (the eventfd read
-    // counts): every completion is processed here, on this thread.
-    int rc = io_uring_submit_and_wait(&ring_, 1);
-    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) uring_fatal("io_uring_submit_and_wait", rc);
-    io_uring_cqe* cqe = nullptr;
-    unsigned head = 0, seen = 0;
-    std::vector<Group*> finished;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      ++seen;
-      if (cqe->user_data == kWakeData) {
-        wake_armed = false;
-        continue;
-      }
-      auto* tag = reinterpret_cast<Tag*>(uintptr_t(cqe->user_data));
-      finish_op(tag->group->ops[tag->index], cqe->res);
-      if (--tag->group->pending == 0) finished.push_back(tag->group);
-    }
-    io_uring_cq_advance(&ring_, seen);
-    for (Group* g : finished) {
-      g->done(g->ops);
-      delete g;
-    }
-    if (!finished.empty()) {
+    // Submit and take what has completed, without sleeping; while there is
+    // work, new groups are picked up without any eventfd write.
+    int rc = io_uring_submit_and_get_events(&ring_);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) uring_fatal("io_uring_submit_and_get_events", rc);
+    const bool reaped = reap(wake_armed);
+    if (!batch.empty() || reaped) continue;
+    // Idle: from here a queued group must wake us. Clear the flag, then look
+    // at the queue once more, so a group queued in between is not missed.
+    wake_pending_.store(false);
+    {
       std::lock_guard lock(mu_);
-      in_flight_ -= finished.size();
-      if (in_flight_ == 0) cv_.notify_all();
+      if (!queued_.empty() || (stopping_ && in_flight_ == 0)) continue;
     }
+    rc = io_uring_submit_and_wait(&ring_, 1);  // any completion, the eventfd read included
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) uring_fatal("io_uring_submit_and_wait", rc);
+    wake_pending_.store(true);
   }
   io_uring_queue_exit(&ring_);  // cancels the eventfd read
+}
+
+// Processes every completion there is and calls the done of each group that
+// finished. Returns whether there were any.
+bool AsyncQueue::reap(bool& wake_armed) {
+  io_uring_cqe* cqe = nullptr;
+  unsigned head = 0, seen = 0;
+  std::vector<Group*> finished;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    ++seen;
+    if (cqe->user_data == kWakeData) {
+      wake_armed = false;
+      continue;
+    }
+    auto* tag = reinterpret_cast<Tag*>(uintptr_t(cqe->user_data));
+    finish_op(tag->group->ops[tag->index], cqe->res);
+    if (--tag->group->pending == 0) finished.push_back(tag->group);
+  }
+  io_uring_cq_advance(&ring_, seen);
+  for (Group* g : finished) {
+    g->done(g->ops);
+    delete g;
+  }
+  if (!finished.empty()) {
+    std::lock_guard lock(mu_);
+    in_flight_ -= finished.size();
+    if (in_flight_ == 0) cv_.notify_all();
+  }
+  return seen > 0;
 }
 
 void AsyncQueue::queue_sqes(Group* g) {

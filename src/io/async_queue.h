@@ -56,11 +56,13 @@ class AsyncQueue {
   void start_ring();
   void queue_sqes(Group* g);
   void submit_queued();
+  bool reap(bool& wake_armed);
 
   io_uring ring_{};
   int wake_fd_ = -1;              // eventfd: a group was queued, or stop
   uint64_t wake_buf_ = 0;         // the ring's read of wake_fd_ lands here
-  std::atomic<bool> wake_pending_{false};  // a wake-up is on its way: skip the write
+  // The ring thread is awake or a wake-up is on its way: submitters skip the write.
+  std::atomic<bool> wake_pending_{false};
   std::mutex mu_;
   std::condition_variable cv_;    // the ring is up (ready_), or in_flight_ reached 0
   bool ready_ = false, ok_ = false, stopping_ = false;
