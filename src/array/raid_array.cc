@@ -148,8 +148,16 @@ bool RaidArray::plan_direct_read(uint64_t offset, std::span<std::byte> out, std:
 }
 
 Status RaidArray::finish_direct_read(std::span<const io::IoOp> ops, uint64_t bytes) {
-  for (const io::IoOp& op : ops)
-    if (!op.status.ok()) return op.status;
+  // An error fails the member, as in read(): the caller's retry then reads
+  // around it instead of waiting on it again.
+  std::optional<Status> failed;
+  for (const io::IoOp& op : ops) {
+    if (op.status.ok()) continue;
+    for (uint32_t slot = 0; slot < members_->count(); ++slot)
+      if (members_->device(slot) == op.device) (void)members_->mark_failed(slot, op.status.error().message);
+    if (!failed) failed = op.status;
+  }
+  if (failed) return *failed;
   counters_.reads.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_read.fetch_add(bytes, std::memory_order_relaxed);
   uint64_t member_bytes = 0;

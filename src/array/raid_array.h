@@ -68,9 +68,9 @@ class RaidArray {
   // whole pages into a page-aligned place; else false, `ops` unchanged, and
   // the caller uses read(). The ops run without row locks: see the .cc.
   bool plan_direct_read(uint64_t offset, std::span<std::byte> out, std::vector<io::IoOp>& ops);
-  // Counts such a read once its ops completed, or returns the first op's
-  // error: the caller then redoes the range with read(), which fails the
-  // member and reconstructs.
+  // Counts such a read once its ops completed, or fails the member of each
+  // op that failed and returns the first error: the caller then redoes the
+  // range with read(), which reconstructs.
   Status finish_direct_read(std::span<const io::IoOp> ops, uint64_t bytes);
   // Writes every extent of every row in one concurrent batch, under the row
   // locks. Data and parity are complete, so a member failing here is marked

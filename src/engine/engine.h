@@ -73,8 +73,8 @@ class Engine {
   // once with the result, on the ring thread or before this returns (pages
   // from the pool only, a degraded array, a piece that is not whole pages,
   // or before start_background: then it is read()). `out` stays valid until
-  // then. A member read that fails is redone with read() inside `done`'s
-  // thread, which fails the member and reconstructs.
+  // then. A member read that fails fails its member, and the read is redone
+  // with read() on `done`'s thread, reconstructing. Not after close().
   void read_async(uint64_t offset, std::span<std::byte> out, std::function<void(Status)> done);
   // Returns once every read_async's `done` has returned (before the FUSE
   // session that replies in them goes away).

@@ -12,10 +12,11 @@ namespace r5::io {
 namespace {
 
 constexpr unsigned kSqEntries = 256;
-// Completions the ring holds before the kernel must buffer them: above any
-// number of member reads in flight (FUSE keeps at most max_background plus
-// one per worker thread of requests, each of at most 1 MiB).
 constexpr unsigned kCqEntries = 4096;
+// Ops the ring thread lets into the ring at once; the rest of the groups wait
+// in the queue. Below the CQ's size, so completions never overflow it (a
+// group, one request, has at most a few hundred ops: 1 MiB in 4 KiB chunks).
+constexpr size_t kMaxOpsInRing = kCqEntries - kSqEntries;
 constexpr uint64_t kWakeData = 1;  // user_data of the eventfd read (tags are aligned pointers)
 
 }  // namespace
@@ -100,38 +101,47 @@ void AsyncQueue::run() {
   cv_.notify_all();
   if (!ok_) return;
 
-  bool wake_armed = false;
   wake_pending_.store(true);  // awake: submitters need not write the eventfd
   for (;;) {
-    if (!wake_armed) {
-      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-      if (sqe == nullptr) {
-        submit_queued();
-        continue;
-      }
+    if (!wake_armed_) {
+      io_uring_sqe* sqe;
+      while ((sqe = io_uring_get_sqe(&ring_)) == nullptr) submit_queued();
       io_uring_prep_read(sqe, wake_fd_, &wake_buf_, sizeof wake_buf_, 0);
       io_uring_sqe_set_data64(sqe, kWakeData);
-      wake_armed = true;
+      wake_armed_ = true;
     }
     std::vector<Group*> batch;
+    bool capped = false;
     {
       std::lock_guard lock(mu_);
       if (stopping_ && in_flight_ == 0) break;
-      batch.swap(queued_);
+      size_t taken = 0;
+      for (Group* g : queued_) {
+        if (ops_in_ring_ > 0 && ops_in_ring_ + g->ops.size() > kMaxOpsInRing) break;
+        ops_in_ring_ += g->ops.size();
+        batch.push_back(g);
+        ++taken;
+      }
+      queued_.erase(queued_.begin(), queued_.begin() + ptrdiff_t(taken));
+      capped = !queued_.empty();
     }
     for (Group* g : batch) queue_sqes(g);
     // Submit and take what has completed, without sleeping; while there is
     // work, new groups are picked up without any eventfd write.
     int rc = io_uring_submit_and_get_events(&ring_);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) uring_fatal("io_uring_submit_and_get_events", rc);
-    const bool reaped = reap(wake_armed);
+    const bool reaped = reap();
     if (!batch.empty() || reaped) continue;
-    // Idle: from here a queued group must wake us. Clear the flag, then look
-    // at the queue once more, so a group queued in between is not missed.
+    // Idle, or full (then completions wake us): from here a queued group
+    // must wake us. Clear the flag, then look at the queue once more, so a
+    // group queued in between is not missed.
     wake_pending_.store(false);
     {
       std::lock_guard lock(mu_);
-      if (!queued_.empty() || (stopping_ && in_flight_ == 0)) continue;
+      if ((!capped && !queued_.empty()) || (stopping_ && in_flight_ == 0)) {
+        wake_pending_.store(true);
+        continue;
+      }
     }
     rc = io_uring_submit_and_wait(&ring_, 1);  // any completion, the eventfd read included
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) uring_fatal("io_uring_submit_and_wait", rc);
@@ -142,18 +152,19 @@ void AsyncQueue::run() {
 
 // Processes every completion there is and calls the done of each group that
 // finished. Returns whether there were any.
-bool AsyncQueue::reap(bool& wake_armed) {
+bool AsyncQueue::reap() {
   io_uring_cqe* cqe = nullptr;
   unsigned head = 0, seen = 0;
   std::vector<Group*> finished;
   io_uring_for_each_cqe(&ring_, head, cqe) {
     ++seen;
     if (cqe->user_data == kWakeData) {
-      wake_armed = false;
+      wake_armed_ = false;
       continue;
     }
     auto* tag = reinterpret_cast<Tag*>(uintptr_t(cqe->user_data));
     finish_op(tag->group->ops[tag->index], cqe->res);
+    --ops_in_ring_;
     if (--tag->group->pending == 0) finished.push_back(tag->group);
   }
   io_uring_cq_advance(&ring_, seen);
@@ -181,10 +192,17 @@ void AsyncQueue::queue_sqes(Group* g) {
   }
 }
 
-// The SQ is full: hand what it holds to the kernel.
+// The SQ is full: hand what it holds to the kernel. When the kernel refuses
+// for now (its completions wait to be posted), take those first; a group
+// half in the ring is fine, its pending count is set.
 void AsyncQueue::submit_queued() {
   int rc = io_uring_submit(&ring_);
-  if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) uring_fatal("io_uring_submit", rc);
+  if (rc == -EBUSY || rc == -EAGAIN) {
+    (void)io_uring_get_events(&ring_);
+    reap();
+    return;
+  }
+  if (rc < 0 && rc != -EINTR) uring_fatal("io_uring_submit", rc);
 }
 
 }  // namespace r5::io

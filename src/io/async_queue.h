@@ -56,7 +56,7 @@ class AsyncQueue {
   void start_ring();
   void queue_sqes(Group* g);
   void submit_queued();
-  bool reap(bool& wake_armed);
+  bool reap();
 
   io_uring ring_{};
   int wake_fd_ = -1;              // eventfd: a group was queued, or stop
@@ -67,6 +67,9 @@ class AsyncQueue {
   std::condition_variable cv_;    // the ring is up (ready_), or in_flight_ reached 0
   bool ready_ = false, ok_ = false, stopping_ = false;
   std::vector<Group*> queued_;    // submitted, not yet in the ring
+  // Ring thread only:
+  bool wake_armed_ = false;       // the eventfd read is in the ring
+  size_t ops_in_ring_ = 0;
   size_t in_flight_ = 0;          // groups submitted whose done has not returned
   std::thread thread_;
 };
