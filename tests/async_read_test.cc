@@ -91,7 +91,7 @@ TEST_CASE("AsyncQueue: groups from many threads complete once each, with the rig
           const uint64_t off = rng() % ((kSize - len) / 4096) * 4096;
           ops.push_back(io::IoOp::read(dev->get(), off, buf->data() + i * 65536, len));
         }
-        queue.submit(std::move(ops), [&, buf](std::span<io::IoOp> done) {
+        queue.submit(std::move(ops), [&, buf, submitter](std::span<io::IoOp> done) {
           for (const io::IoOp& op : done) {
             if (!op.status.ok()) ++wrong;
             for (size_t b = 0; b < op.len; ++b)
