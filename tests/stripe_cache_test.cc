@@ -79,6 +79,28 @@ TEST_CASE("memory pressure takes full stripes first, then the least recently wri
   CHECK(f.cache.select(r) == std::vector<uint64_t>{3, 2});
 }
 
+TEST_CASE("a batch stops at the flush buffer budget, but always takes one stripe") {
+  Fixture f;
+  f.add(2, 2, 0, 10, 2);   // 2 columns of data index 0
+  f.add(3, 16, 0, 90, 3);  // full: 4 columns
+  f.add(4, 2, 0, 30, 4);
+  // Every role's blocks over the window, plus the old pages of a read-modify-write.
+  CHECK(cache::flush_bytes(*f.cache.find(3), 5) == (5 * 4 + 16) * 4096);
+  CHECK(cache::flush_bytes(*f.cache.find(2), 5) == (5 * 2 + 2) * 4096);
+  auto r = f.at(100);
+  r.memory_pressure = true;
+  r.target_pages = 20;
+  r.max_bytes = (36 + 12) * 4096;
+  CHECK(f.cache.select(r) == std::vector<uint64_t>{3, 2});
+  r.max_bytes = (36 + 12) * 4096 - 1;
+  CHECK(f.cache.select(r) == std::vector<uint64_t>{3});
+  r.max_bytes = 1;  // smaller than any stripe: the first still goes
+  CHECK(f.cache.select(r) == std::vector<uint64_t>{3});
+  r.drain = true;
+  r.max_bytes = 2 * 12 * 4096;  // by log order: 2, 3 would pass the budget
+  CHECK(f.cache.select(r) == std::vector<uint64_t>{2});
+}
+
 TEST_CASE("journal pressure takes the stripes holding the oldest log records") {
   Fixture f;
   f.add(1, 2, 0, 0, 40);

@@ -80,37 +80,52 @@ uint64_t StripeCache::oldest_log_start(uint64_t none) const {
   return by_log_.empty() ? none : std::min(none, by_log_.begin()->first);
 }
 
+size_t flush_bytes(const Stripe& s, uint32_t members) {
+  return (size_t(members) * (s.hi - s.lo) + s.present) * geometry::kPageSize;
+}
+
 std::vector<uint64_t> StripeCache::select(const FlushRequest& req) const {
   std::vector<uint64_t> rows;
   std::unordered_set<uint64_t> chosen;
-  size_t freed = 0;
+  size_t freed = 0, bytes = 0;
+  bool spent = false;  // the byte budget stopped a stripe: the batch is complete
+  auto room = [&] { return rows.size() < req.max_stripes && !spent; };
   auto take = [&](uint64_t row) {
-    if (rows.size() >= req.max_stripes) return;
+    if (!room()) return;
     auto it = stripes_.find(row);
     if (it == stripes_.end()) return;
     const Stripe& s = it->second;
-    if (s.flushing || s.pins || s.present == 0 || !chosen.insert(row).second) return;
+    if (s.flushing || s.pins || s.present == 0 || chosen.count(row)) return;
+    const size_t cost = flush_bytes(s, g_.members);
+    if (!rows.empty() && bytes + cost > req.max_bytes) {
+      spent = true;
+      return;
+    }
+    chosen.insert(row);
     rows.push_back(row);
+    bytes += cost;
     freed += s.present;
   };
   // Each order is walked only as far as it can still yield; stripes already
   // flushing or pinned (at most a batch and the leader's rows) are skipped.
   for (uint64_t row : req.urgent) take(row);
   if (req.drain) {
-    for (auto it = by_log_.begin(); it != by_log_.end() && rows.size() < req.max_stripes; ++it) take(it->second);
+    for (auto it = by_log_.begin(); it != by_log_.end() && room(); ++it) take(it->second);
     return rows;
   }
   if (req.journal_pressure) {
     // Half a batch: enough to move the tail without starving memory reclaim.
     const size_t limit = std::max<size_t>(1, req.max_stripes / 2);
-    for (auto it = by_log_.begin(); it != by_log_.end() && rows.size() < limit; ++it) take(it->second);
+    for (auto it = by_log_.begin(); it != by_log_.end() && rows.size() < limit && room(); ++it) take(it->second);
   }
   if (req.memory_pressure) {
-    for (auto it = full_by_touched_.begin(); it != full_by_touched_.end() && freed < req.target_pages; ++it) take(it->second);
-    for (auto it = by_touched_.begin(); it != by_touched_.end() && freed < req.target_pages; ++it) take(it->second);
+    for (auto it = full_by_touched_.begin(); it != full_by_touched_.end() && freed < req.target_pages && room(); ++it)
+      take(it->second);
+    for (auto it = by_touched_.begin(); it != by_touched_.end() && freed < req.target_pages && room(); ++it)
+      take(it->second);
   }
   for (auto it = by_dirtied_.begin(); it != by_dirtied_.end() && req.now - it->first >= req.max_age; ++it) {
-    if (rows.size() >= req.max_stripes) break;
+    if (!room()) break;
     const Stripe& s = stripes_.at(it->second);
     if (s.full() || req.idle) take(it->second);
   }

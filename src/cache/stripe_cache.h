@@ -48,8 +48,16 @@ struct FlushRequest {
   size_t target_pages = 0;
   Clock::duration max_age{};
   size_t max_stripes = 64;
+  // The flush buffer the batch may need (flush_bytes of each stripe): a
+  // batch stops before the stripe that would pass it (the first one is
+  // always taken).
+  size_t max_bytes = SIZE_MAX;
   std::vector<uint64_t> urgent;  // rows that write-through writers wait for
 };
+
+// What flushing `s` holds in the flusher's buffer at most: every role's
+// blocks over its column window, plus the old pages a read-modify-write reads.
+size_t flush_bytes(const Stripe& s, uint32_t members);
 
 class StripeCache {
  public:

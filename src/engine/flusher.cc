@@ -24,10 +24,12 @@ using geometry::kPageSize;
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(100);  // age and idle checks
 constexpr auto kIdle = std::chrono::seconds(1);         // no write for this long: flush old partial stripes too
-constexpr size_t kBatchStripes = 256;
-// The flush buffer (every role's columns of every stripe in a batch) counts
-// against the daemon's memory beyond cache.memory: batches of full stripes
-// are cut to fit it.
+// Stripes per batch: one journal sync and one member sync serve them all.
+constexpr size_t kBatchStripes = 1024;
+// The flush buffer (every role's column window of every stripe in a batch)
+// counts against the daemon's memory beyond cache.memory: a batch is cut to
+// fit it (about 100 full stripes of RAID5 4+1 at 64 KiB chunks, the whole
+// 1024 of stripes with a page or two dirty).
 constexpr size_t kFlushArenaBytes = 32 << 20;
 constexpr size_t kDoneRowsPerEntry = 500;  // fits one metadata block
 }  // namespace
@@ -59,7 +61,8 @@ void JournaledCache::flusher_loop() {
     req.journal_pressure = journal_pressure();
     req.idle = req.now - last_write_ >= kIdle;
     req.max_age = options_.max_age;
-    req.max_stripes = std::clamp<size_t>(kFlushArenaBytes / (size_t(g_.members) * g_.chunk_size), 1, kBatchStripes);
+    req.max_stripes = kBatchStripes;
+    req.max_bytes = kFlushArenaBytes;
     for (const auto& [row, waiters] : urgent_) req.urgent.push_back(row);
     const std::vector<cache::Stripe*> stripes = take_for_flush(req);
     if (stripes.empty()) {
@@ -290,14 +293,16 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   R5_TRY(array_.sync());
 
   {
+    // One record per kDoneRowsPerEntry stripes: each says its own rows are on
+    // the members, so a crash between two of them only replays the rest.
     std::unique_lock jl(journal_mu_);
-    format::MetaBlock meta;
     for (size_t i = 0; i < stripes.size(); i += kDoneRowsPerEntry) {
       format::StripeDoneEntry e;
       for (size_t j = i; j < std::min(stripes.size(), i + kDoneRowsPerEntry); ++j) e.rows.push_back(stripes[j]->row);
+      format::MetaBlock meta;
       meta.entries.push_back(std::move(e));
+      R5_TRY(append_locked(meta, {}, jl));
     }
-    R5_TRY(append_locked(meta, {}, jl));
   }
   uint64_t tail;
   {
