@@ -58,19 +58,24 @@ struct Latch {
   }
 };
 
+constexpr uint64_t kSize = 4 << 20;
+
+// A file of kSize pattern bytes in `dir`, opened read-only (with O_DIRECT).
+std::unique_ptr<io::Device> pattern_file(const TempDir& dir) {
+  std::vector<std::byte> data(kSize);
+  for (uint64_t i = 0; i < kSize; ++i) data[i] = pattern(i);
+  std::ofstream(dir.path / "f", std::ios::binary).write(reinterpret_cast<const char*>(data.data()), kSize);
+  auto dev = io::open_file(dir.path / "f", io::OpenOptions{.read_only = true});
+  REQUIRE(dev.ok());
+  REQUIRE((*dev)->fd() >= 0);
+  return std::move(*dev);
+}
+
 }  // namespace
 
 TEST_CASE("AsyncQueue: groups from many threads complete once each, with the right bytes") {
   TempDir dir;
-  constexpr uint64_t kSize = 4 << 20;
-  {
-    std::vector<std::byte> data(kSize);
-    for (uint64_t i = 0; i < kSize; ++i) data[i] = pattern(i);
-    std::ofstream(dir.path / "f", std::ios::binary).write(reinterpret_cast<const char*>(data.data()), kSize);
-  }
-  auto dev = io::open_file(dir.path / "f", io::OpenOptions{.read_only = true});
-  REQUIRE(dev.ok());
-  REQUIRE((*dev)->fd() >= 0);
+  auto dev = pattern_file(dir);
 
   io::AsyncQueue queue;
   constexpr int kThreads = 4, kGroups = 300;
@@ -89,7 +94,7 @@ TEST_CASE("AsyncQueue: groups from many threads complete once each, with the rig
         for (size_t i = 0; i < n; ++i) {
           const size_t len = (1 + rng() % 16) * 4096;
           const uint64_t off = rng() % ((kSize - len) / 4096) * 4096;
-          ops.push_back(io::IoOp::read(dev->get(), off, buf->data() + i * 65536, len));
+          ops.push_back(io::IoOp::read(dev.get(), off, buf->data() + i * 65536, len));
         }
         queue.submit(std::move(ops), [&, buf, submitter](std::span<io::IoOp> done) {
           for (const io::IoOp& op : done) {
@@ -115,14 +120,7 @@ TEST_CASE("AsyncQueue: groups from many threads complete once each, with the rig
 
 TEST_CASE("AsyncQueue: a group larger than the submission queue, and groups in flight when it is destroyed") {
   TempDir dir;
-  constexpr uint64_t kSize = 4 << 20;
-  {
-    std::vector<std::byte> data(kSize);
-    for (uint64_t i = 0; i < kSize; ++i) data[i] = pattern(i);
-    std::ofstream(dir.path / "f", std::ios::binary).write(reinterpret_cast<const char*>(data.data()), kSize);
-  }
-  auto dev = io::open_file(dir.path / "f", io::OpenOptions{.read_only = true});
-  REQUIRE(dev.ok());
+  auto dev = pattern_file(dir);
   AlignedBuffer buf(1000 * 4096), more_buf(200 * 4 * 4096);
   std::atomic<int> done_calls{0}, wrong{0};
   auto check = [&](std::span<io::IoOp> done) {
@@ -136,14 +134,14 @@ TEST_CASE("AsyncQueue: a group larger than the submission queue, and groups in f
   auto queue = std::make_unique<io::AsyncQueue>();
   // 1000 reads of 4 KiB in one group: the SQ holds 256.
   std::vector<io::IoOp> ops;
-  for (uint64_t i = 0; i < 1000; ++i) ops.push_back(io::IoOp::read(dev->get(), i * 4096, buf.data() + i * 4096, 4096));
+  for (uint64_t i = 0; i < 1000; ++i) ops.push_back(io::IoOp::read(dev.get(), i * 4096, buf.data() + i * 4096, 4096));
   queue->submit(std::move(ops), check);
   // 200 more groups, then the queue goes away at once: every done still runs.
   for (int g = 0; g < 200; ++g) {
     std::vector<io::IoOp> more;
     for (uint64_t i = 0; i < 4; ++i) {
       const uint64_t off = (1000 + uint64_t(g) % 5 * 4 + i) * 4096;
-      more.push_back(io::IoOp::read(dev->get(), off, more_buf.data() + (uint64_t(g) * 4 + i) * 4096, 4096));
+      more.push_back(io::IoOp::read(dev.get(), off, more_buf.data() + (uint64_t(g) * 4 + i) * 4096, 4096));
     }
     queue->submit(std::move(more), check);
   }
