@@ -373,6 +373,117 @@ TEST_CASE("a batch of more stripes than one stripe-done record holds, and recove
   r.cache.reset();
 }
 
+TEST_CASE("flushed stripes are synced on the members at the checkpoint; the log keeps them until then") {
+  // Row 0 of a 4+1 RAID5: A goes to data 0 in write-through (it replies once
+  // on the members), a crash in the middle of that flush's member writes
+  // leaves P old. The member sync waits in a checkpoint that is held while C,
+  // newer data of the same row, is logged.
+  Rig r(5, 5, 16384, 8, 1024);
+  const geometry::Geometry g = r.sb.geometry();
+  const geometry::RowMap map = geometry::map_row(g, 0);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> syncing{false};
+  r.members[map.data[0]]->after_sync = [&](uint64_t) {
+    syncing = true;
+    released.wait();
+  };
+  JournaledCache::Options o = small_cache();
+  o.max_age = std::chrono::hours(1);  // only write-through flushes row 0
+  REQUIRE(r.open(o).ok());
+  r.cache->start();
+  std::vector<std::byte> model(r.array->capacity());
+  const std::vector<std::byte> a(4096, std::byte{0xa}), c(4096, std::byte{0xc});
+  const uint64_t c_at = 2 * g.chunk_size + 4096;  // data 2, column 1
+
+  SUBCASE("a crash before the checkpoint, then a member lost: the flush is repaired from the log") {
+    r.members[map.p]->frozen = true;  // P never gets A's parity
+    r.cache->set_write_through(true);
+    REQUIRE(r.cache->write(0, a).ok());
+    r.cache->set_write_through(false);
+    CHECK(r.cache->usage().unsynced_stripes == 1);
+    REQUIRE(r.cache->write(c_at, c).ok());
+    REQUIRE(r.cache->fsync().ok());
+    r.freeze_all();
+    release.set_value();
+    std::memcpy(model.data(), a.data(), a.size());
+    std::memcpy(model.data() + c_at, c.data(), c.size());
+    // Data 1 was never written: it reads as zeros only from a P that holds A.
+    Rig again(r, uint64_t(1) << map.data[1]);
+    REQUIRE(again.open(small_cache()).ok());
+    CHECK(again.cache->counters().replay_repaired_rows == 1);
+    check_reads(*again.cache, model);
+    again.cache->start();
+    REQUIRE(again.cache->drain().ok());
+    check_reads(*again.cache, model);
+    REQUIRE(again.cache->close(false).ok());
+  }
+  SUBCASE("the checkpoint logs no done record for a row written since its flush") {
+    r.cache->set_write_through(true);
+    REQUIRE(r.cache->write(0, a).ok());
+    r.cache->set_write_through(false);
+    while (!syncing) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(r.cache->write(c_at, c).ok());  // logged before the done record would be
+    release.set_value();
+    while (r.cache->counters().checkpoints.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    CHECK(r.cache->usage().unsynced_stripes == 0);
+    CHECK(r.cache->usage().stripes == 1);  // C, dirty
+    REQUIRE(r.cache->fsync().ok());
+    r.freeze_all();
+    std::memcpy(model.data(), a.data(), a.size());
+    std::memcpy(model.data() + c_at, c.data(), c.size());
+    Rig again(r, 0);
+    REQUIRE(again.open(small_cache()).ok());
+    check_reads(*again.cache, model);  // a done record for row 0 would have dropped C
+    CHECK(again.cache->counters().replay_dirty_pages == 1);
+    REQUIRE(again.cache->close(false).ok());
+  }
+  r.members[map.data[0]]->after_sync = nullptr;
+  r.cache.reset();
+}
+
+TEST_CASE("a checkpoint that moves the tail into a full stripe's flushed generation: its mark keeps it apart") {
+  // Row 1 is written full in two records with row 3's first record between
+  // them, flushed (its parity mark logged), written again (one page), and a
+  // checkpoint syncs the members but logs no done record for it: the tail
+  // moves to row 3's record, inside row 1's first generation. Row 1's second
+  // flush then writes the data page but never P (a crash). Replay must repair
+  // that flush from its own logged parity: merging the generation's second
+  // half with the new page would leave P stale, and the page that only the
+  // lost member held would read back wrong.
+  Rig r(5, 5, 16384, 8, 1024);
+  const geometry::Geometry g = r.sb.geometry();
+  const uint64_t row = g.row_data_bytes();
+  const geometry::RowMap map = geometry::map_row(g, 1);
+  REQUIRE(r.open(small_cache()).ok());
+  std::vector<std::byte> model(r.array->capacity());
+  std::mt19937_64 rng(17);
+  auto write = [&](uint64_t at, size_t len) {
+    auto data = random_bytes(rng, len);
+    REQUIRE(r.cache->write(at, data).ok());
+    std::memcpy(model.data() + at, data.data(), len);
+  };
+  write(row, row / 2);
+  write(3 * row, 4096);
+  write(row + row / 2, row / 2);
+  REQUIRE(r.cache->flush_for_test({1}).ok());
+  write(row + 2 * g.chunk_size + 4096, 4096);  // data 2, column 1
+  REQUIRE(r.cache->checkpoint_for_test().ok());
+  CHECK(r.cache->counters().checkpoints.load() == 1);
+  r.members[map.p]->frozen = true;
+  REQUIRE(r.cache->flush_for_test({1}).ok());
+  REQUIRE(r.cache->fsync().ok());
+  r.freeze_all();
+  Rig again(r, uint64_t(1) << map.data[0]);
+  REQUIRE(again.open(small_cache()).ok());
+  CHECK(again.cache->counters().replay_repaired_rows == 1);
+  check_reads(*again.cache, model);
+  again.cache->start();
+  REQUIRE(again.cache->drain().ok());
+  check_reads(*again.cache, model);
+  REQUIRE(again.cache->close(false).ok());
+}
+
 TEST_CASE("recovery: records a crash left behind a hole never come back after the log is continued") {
   // A crash keeps z1's record but loses y's before it: the log ends at y's
   // place and z1 is discarded. The continued log then writes z2 there,
@@ -527,7 +638,7 @@ TEST_CASE("member failure during a flush: the stripe completes degraded") {
 
 // DESIGN: a full stripe's flush logs no parity (the log holds all its data),
 // a partial stripe's logs parity for the columns holding dirty pages.
-TEST_CASE("flushing a full stripe logs no parity; a partial one logs parity for its dirty columns only") {
+TEST_CASE("flushing a full stripe logs one column of parity as a mark; a partial one logs parity for its dirty columns") {
   Rig r(5, 5, 16384, 16, 1024);
   REQUIRE(r.open(small_cache()).ok());
   const uint64_t row = r.sb.geometry().row_data_bytes();
@@ -537,7 +648,7 @@ TEST_CASE("flushing a full stripe logs no parity; a partial one logs parity for 
     REQUIRE(r.cache->drain().ok());
     return (r.cache->counters().journal_bytes.load() - before) / 4096;
   };
-  CHECK(logged_by_drain(0, row) == 1);            // the stripe-done record alone
+  CHECK(logged_by_drain(0, row) == 2 + 1);        // metadata + P of column 0 (of 4), and the done record
   CHECK(logged_by_drain(2 * row, 4096) == 1 + 2);  // a parity record (metadata + P) and the done record
   // Pages in columns 0 and 3 (of 4) of two chunks: P for two columns, not four.
   REQUIRE(r.cache->write(4 * row, std::vector<std::byte>(4096, std::byte{8})).ok());

@@ -85,24 +85,90 @@ TEST_CASE("a log that ends between a flush's parity records leaves the row dirty
   CHECK(f.out.size() == 2);  // the parity page went back to the store
 }
 
-TEST_CASE("new data after parity starts the row over; done forgets it") {
+TEST_CASE("new data after parity starts a new generation; the flushed one is repaired first; done forgets both") {
+  // The flush that logged the parity wrote the members before the new write
+  // was accepted, but the members are synced only at the next checkpoint:
+  // its data and parity are kept for the repair.
   Fixture f;
   REQUIRE(f.add({f.data(0, 0)}, std::byte{1}).ok());
   REQUIRE(f.add({f.parity(0, 1)}, std::byte{2}).ok());
-  REQUIRE(f.add({f.data(1, 2)}, std::byte{3}).ok());  // that flush had finished
+  REQUIRE(f.add({f.data(1, 2)}, std::byte{3}).ok());
   {
-    const journal::RowReplay& r = f.builder.finish().rows.at(0);
+    journal::ReplayIndex& index = f.builder.finish();
+    const journal::RowReplay& r = index.rows.at(0);
     CHECK(!r.parity_logged());
     CHECK(r.pages.size() == 1);
     CHECK(r.pages.count(1 * 4 + 2) == 1);
+    CHECK(r.first_sequence == 3);
+    REQUIRE(r.repair_count() == 1);
+    const journal::RowFlush& old = r.repair(0);
+    REQUIRE(old.pages.count(0) == 1);
+    CHECK(std::to_integer<int>(old.pages.at(0)[0]) == 1);
+    REQUIRE(old.parity.size() == 1);
+    CHECK(std::to_integer<int>(old.parity[0].parity[0][0]) == 2);
+    CHECK(index.dirty_pages() == 1);
   }
   REQUIRE(f.add({f.parity(2, 1)}, std::byte{4}).ok());
-  CHECK(f.builder.finish().rows.at(0).parity_logged());
+  {
+    const journal::RowReplay& r = f.builder.finish().rows.at(0);
+    CHECK(r.parity_logged());
+    REQUIRE(r.repair_count() == 2);
+    CHECK(&r.repair(1) == &r);  // the newest generation goes last
+    CHECK(std::to_integer<int>(r.repair(1).parity[0].parity[0][0]) == 4);
+  }
+  CHECK(f.out.size() == 4);
   format::StripeDoneEntry done;
   done.rows = {0};
   REQUIRE(f.add({done}, std::byte{0}).ok());
   CHECK(f.builder.finish().rows.empty());
   CHECK(f.out.empty());
+}
+
+TEST_CASE("a page written again after its flush keeps both copies, each with its generation") {
+  Fixture f;
+  REQUIRE(f.add({f.data(0, 0)}, std::byte{1}).ok());
+  REQUIRE(f.add({f.parity(0, 1)}, std::byte{2}).ok());
+  REQUIRE(f.add({f.data(0, 0)}, std::byte{3}).ok());
+  REQUIRE(f.add({f.parity(0, 1)}, std::byte{4}).ok());
+  REQUIRE(f.add({f.data(0, 0)}, std::byte{5}).ok());
+  const journal::RowReplay& r = f.builder.finish().rows.at(0);
+  REQUIRE(r.repair_count() == 2);
+  CHECK(std::to_integer<int>(r.repair(0).pages.at(0)[0]) == 1);
+  CHECK(std::to_integer<int>(r.repair(1).pages.at(0)[0]) == 3);
+  CHECK(std::to_integer<int>(r.repair(1).parity[0].parity[0][0]) == 4);
+  CHECK(std::to_integer<int>(r.pages.at(0)[0]) == 5);  // the newest, dirty
+  CHECK(!r.parity_logged());
+}
+
+TEST_CASE("a full stripe's flush, marked by one column of parity, is a generation of its own") {
+  Fixture f;
+  format::DataEntry whole;  // all 16 pages of row 0
+  whole.array_offset = 0;
+  whole.page_checksums.assign(16, 0);
+  REQUIRE(f.add({whole}, std::byte{1}).ok());
+  REQUIRE(f.add({f.parity(0, 1)}, std::byte{2}).ok());
+  REQUIRE(f.add({f.data(1, 2)}, std::byte{3}).ok());
+  const journal::RowReplay& r = f.builder.finish().rows.at(0);
+  REQUIRE(r.repair_count() == 1);
+  CHECK(r.repair(0).pages.size() == 16);
+  CHECK(!r.repair(0).parity_covers_pages(4));  // replay computes its parity
+  CHECK(r.pages.size() == 1);
+}
+
+TEST_CASE("a flushed generation that began behind the tail is not repaired; the newer data is kept") {
+  // Its parity covers neither its pages nor a full stripe: part of it lies
+  // behind the tail, which passed it only once the members were synced.
+  Fixture f;
+  REQUIRE(f.add({f.data(0, 0), f.data(2, 3)}, std::byte{1}).ok());
+  REQUIRE(f.add({f.parity(0, 1)}, std::byte{2}).ok());
+  REQUIRE(f.add({f.data(1, 1)}, std::byte{3}).ok());
+  journal::ReplayIndex& index = f.builder.finish();
+  const journal::RowReplay& r = index.rows.at(0);
+  CHECK(r.repair_count() == 0);
+  CHECK(r.pages.size() == 1);
+  CHECK(index.dirty_pages() == 1);
+  CHECK(r.first_sequence == 3);
+  CHECK(f.out.size() == 1);
 }
 
 TEST_CASE("an overlapping parity run replaces the older one; a run outside the chunk is corruption") {

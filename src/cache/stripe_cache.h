@@ -69,6 +69,7 @@ class StripeCache {
   size_t full_count() const;
 
   Stripe* find(uint64_t row);
+  const Stripe* find(uint64_t row) const { return const_cast<StripeCache*>(this)->find(row); }
   // A new stripe has no pages until add_page().
   Stripe& get_or_create(uint64_t row, Clock::time_point now);
   // Puts `page` in empty slot `slot` (data index * chunk pages + column).

@@ -65,11 +65,13 @@ json cache_json(engine::Engine& engine) {
           {"pages_max", u.pool_capacity},
           {"dirty_stripes", u.stripes},
           {"full_stripes", u.full_stripes},
+          {"unsynced_stripes", u.unsynced_stripes},
           {"read_bytes", c.pool_read_bytes.load()},
           {"memory_waits", c.memory_waits.load()},
           {"flushes", c.flush_batches.load()},
           {"stripes_flushed", c.stripes_flushed.load()},
-          {"full_stripes_flushed", c.full_stripes_flushed.load()}};
+          {"full_stripes_flushed", c.full_stripes_flushed.load()},
+          {"checkpoints", c.checkpoints.load()}};
 }
 
 json requests_json(const engine::RequestCounters& r) {

@@ -3,9 +3,12 @@
 // computed from the pool and what the members hold (the absent data pages,
 // or the old dirty pages and old parity, whichever is fewer), logged and
 // made durable before any member is touched; then the members are written
-// concurrently and synced; then a stripe-done record and the new log tail.
-// A batch costs one journal sync for parity, one member sync and one
-// superblock write (which also syncs the done record).
+// concurrently and the pages freed (reads find the data on the members).
+// A checkpoint, after many batches, syncs the members, logs the stripe-done
+// records and writes the new log tail into the superblock: until then the
+// log keeps every record of the flushed stripes, so a crash repairs them
+// from it. A batch costs one journal sync; a checkpoint one member sync and
+// one superblock write (which also syncs the done records).
 #include <algorithm>
 #include <cstring>
 
@@ -32,6 +35,11 @@ constexpr size_t kBatchStripes = 1024;
 // 1024 of stripes with a page or two dirty).
 constexpr size_t kFlushArenaBytes = 32 << 20;
 constexpr size_t kDoneRowsPerEntry = 500;  // fits one metadata block
+// A checkpoint follows a flush when this many stripes or this much time have
+// gathered since the last one, when the log is short of space and they hold
+// its tail, or when the flusher has had nothing to do for a tick.
+constexpr size_t kCheckpointStripes = 16384;
+constexpr auto kCheckpointAge = std::chrono::seconds(1);
 }  // namespace
 
 std::vector<cache::Stripe*> JournaledCache::take_for_flush(const cache::FlushRequest& req) {
@@ -44,12 +52,30 @@ std::vector<cache::Stripe*> JournaledCache::take_for_flush(const cache::FlushReq
   return stripes;
 }
 
+bool JournaledCache::checkpoint_due(Clock::time_point now) const {
+  if (unsynced_rows_.empty()) return false;
+  return unsynced_rows_.size() >= kCheckpointStripes || now - unsynced_since_ >= kCheckpointAge ||
+         (journal_pressure() && unsynced_floor_ < cache_.oldest_log_start(next_sequence_.load()));
+}
+
 void JournaledCache::flusher_loop() {
   std::unique_lock lock(mu_);
+  auto run_checkpoint = [&] {
+    lock.unlock();
+    Status st = checkpoint();
+    if (!st.ok()) fail(st.error());
+    lock.lock();
+    changed_cv_.notify_all();
+  };
   for (;;) {
-    if (stop_ && drainers_ == 0) break;
+    // Stopping: what was flushed is synced first (what is dirty stays logged).
+    if (stop_ && drainers_ == 0 && (failure_ || unsynced_rows_.empty())) break;
     if (failure_) {
       flusher_cv_.wait(lock);
+      continue;
+    }
+    if (stop_ && drainers_ == 0) {
+      run_checkpoint();
       continue;
     }
     cache::FlushRequest req;
@@ -66,6 +92,10 @@ void JournaledCache::flusher_loop() {
     for (const auto& [row, waiters] : urgent_) req.urgent.push_back(row);
     const std::vector<cache::Stripe*> stripes = take_for_flush(req);
     if (stripes.empty()) {
+      if (!unsynced_rows_.empty() && (req.drain || req.journal_pressure || req.now - last_flush_ >= kTick)) {
+        run_checkpoint();
+        continue;
+      }
       flusher_cv_.wait_for(lock, kTick);
       continue;
     }
@@ -78,8 +108,10 @@ void JournaledCache::flusher_loop() {
     if (!st.ok())
       for (uint64_t row : rows)
         if (cache::Stripe* s = cache_.find(row)) s->flushing = false;
+    last_flush_ = Clock::now();
     changed_cv_.notify_all();
     wake_next_leader();  // writes left in the queue for these stripes may go now
+    if (st.ok() && checkpoint_due(last_flush_)) run_checkpoint();
   }
 }
 
@@ -245,9 +277,11 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   for (const cache::Stripe* s : stripes) full += s->full();
 
   // Parity into the log, and the log durable, before any member write. A full
-  // stripe needs no parity record: the log holds all its data, so replay
-  // takes it back into the cache and writes it out whole again. A row gets
-  // one parity entry per run. The record goes through the page cache
+  // stripe needs no parity for its repair: the log holds all its data, so
+  // replay writes it out whole again. Its first column's parity is logged as
+  // a mark that ends the row's generation in the log (replay tells by it
+  // where the data of a later write to the row begins, see ReplayIndex). A
+  // row gets one parity entry per run. The record goes through the page cache
   // whatever its size: it is synced right away.
   {
     std::unique_lock jl(journal_mu_);
@@ -255,15 +289,15 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
     format::MetaBlock meta;
     std::vector<const std::byte*> payload;
     for (size_t j = 0; j < writes.size(); ++j) {
-      if (stripes[stripe_of[j]]->full()) continue;
       const array::RowWrite& w = writes[j];
+      const size_t logged = stripes[stripe_of[j]]->full() ? kPageSize : run_bytes(j);
       format::ParityEntry e;
       e.row = w.row;
       e.column_offset = w.lo;
       e.parity_count = pc;
       std::vector<const std::byte*> pages;
       for (uint32_t r = d; r < roles; ++r)
-        for (size_t at = 0; at < run_bytes(j); at += kPageSize) {
+        for (size_t at = 0; at < logged; at += kPageSize) {
           pages.push_back(w.block[r] + at);
           e.page_checksums.push_back(
               format::payload_checksum(std::span<const std::byte, kJournalBlock>(w.block[r] + at, kJournalBlock), seed));
@@ -290,33 +324,74 @@ Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   }
 
   R5_TRY(array_.write_rows(writes));
+  {
+    // On the members now (not yet synced there): the pages go, the log keeps
+    // the records and the done record's share stays reserved until the
+    // checkpoint.
+    std::lock_guard lock(mu_);
+    if (unsynced_rows_.empty()) unsynced_since_ = Clock::now();
+    for (cache::Stripe* s : stripes) {
+      unsynced_rows_.push_back(s->row);
+      unsynced_floor_ = std::min(unsynced_floor_, s->log_start);
+      cache_.erase(s->row, *pool_);
+    }
+  }
+  counters_.flush_batches.fetch_add(1, std::memory_order_relaxed);
+  counters_.stripes_flushed.fetch_add(stripes.size(), std::memory_order_relaxed);
+  counters_.full_stripes_flushed.fetch_add(full, std::memory_order_relaxed);
+  return {};
+}
+
+Status JournaledCache::checkpoint() {
+  std::vector<uint64_t> rows;
+  {
+    std::lock_guard lock(mu_);
+    rows = unsynced_rows_;  // only this thread adds to it
+  }
+  if (rows.empty()) return {};
+  const size_t flushed = rows.size();
   R5_TRY(array_.sync());
 
+  // A done record forgets, at replay, everything logged for its rows before
+  // it. A row written to again since its flush has such newer records: it
+  // gets none now (its flush's records stay until the tail passes them, and
+  // a replay before that repairs them again, harmlessly, before the newer
+  // data). The others are held, so that no write to them is logged before
+  // their done record (writers to them wait, as for a stripe being flushed).
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(rows, [&](uint64_t row) { return cache_.find(row) != nullptr; });
+    checkpointing_.insert(rows.begin(), rows.end());
+  }
+  Status logged;
   {
     // One record per kDoneRowsPerEntry stripes: each says its own rows are on
     // the members, so a crash between two of them only replays the rest.
     std::unique_lock jl(journal_mu_);
-    for (size_t i = 0; i < stripes.size(); i += kDoneRowsPerEntry) {
+    for (size_t i = 0; i < rows.size() && logged.ok(); i += kDoneRowsPerEntry) {
       format::StripeDoneEntry e;
-      for (size_t j = i; j < std::min(stripes.size(), i + kDoneRowsPerEntry); ++j) e.rows.push_back(stripes[j]->row);
+      e.rows.assign(rows.begin() + i, rows.begin() + std::min(rows.size(), i + kDoneRowsPerEntry));
       format::MetaBlock meta;
       meta.entries.push_back(std::move(e));
-      R5_TRY(append_locked(meta, {}, jl));
+      logged = append_locked(meta, {}, jl);
     }
   }
   uint64_t tail;
   {
     std::lock_guard lock(mu_);
-    for (cache::Stripe* s : stripes) {
-      reserved_ -= s->reserved;
-      cache_.erase(s->row, *pool_);
-    }
-    tail = cache_.oldest_log_start(next_sequence_.load());
+    checkpointing_.clear();
+    reserved_ -= flushed * cache_.done_share_bytes();
+    unsynced_rows_.erase(unsynced_rows_.begin(), unsynced_rows_.begin() + flushed);
+    unsynced_floor_ = UINT64_MAX;
+    tail = tail_sequence_locked();
+    changed_cv_.notify_all();
+    wake_next_leader();
   }
+  R5_TRY(logged);
   R5_TRY(advance_tail(tail, 0));
-  counters_.flush_batches.fetch_add(1, std::memory_order_relaxed);
-  counters_.stripes_flushed.fetch_add(stripes.size(), std::memory_order_relaxed);
-  counters_.full_stripes_flushed.fetch_add(full, std::memory_order_relaxed);
+  counters_.checkpoints.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 

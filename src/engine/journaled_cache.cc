@@ -111,13 +111,22 @@ JournaledCache::Usage JournaledCache::usage() const {
   std::lock_guard lock(mu_);
   std::lock_guard journal_lock(journal_mu_);
   const format::JournalSuperblock& sb = writer_.superblock();
-  return {cache_.size(),         cache_.full_count(),      pool_->used_pages(),    pool_->capacity(),
+  return {cache_.size(),         cache_.full_count(),      pool_->used_pages(),    pool_->capacity(),  unsynced_rows_.size(),
           journal_free_.load(),  ring_blocks_,             reserved_ / kJournalBlock,
           sb.tail_position,      sb.tail_sequence,         writer_.head_position(), writer_.head_sequence()};
 }
 
 bool JournaledCache::memory_pressure() const {
   return memory_waiters_ > 0 || pool_->used_pages() * 4 > pool_->capacity() * 3;
+}
+
+bool JournaledCache::row_held(uint64_t row) const {
+  const cache::Stripe* s = cache_.find(row);
+  return (s && s->flushing) || checkpointing_.count(row);
+}
+
+uint64_t JournaledCache::tail_sequence_locked() const {
+  return std::min(cache_.oldest_log_start(next_sequence_.load()), unsynced_floor_);
 }
 
 bool JournaledCache::journal_pressure() const {
@@ -262,10 +271,7 @@ std::vector<JournaledCache::Request*> JournaledCache::take_batch(size_t pages) {
     Request* q = *it;
     const uint64_t first = q->first_page() / row_bytes, last = (q->end_page() - 1) / row_bytes;
     bool waits = false;
-    for (uint64_t row = first; row <= last && !waits; ++row) {
-      const cache::Stripe* s = cache_.find(row);
-      waits = held.count(row) || (s && s->flushing);
-    }
+    for (uint64_t row = first; row <= last && !waits; ++row) waits = held.count(row) || row_held(row);
     if (waits && !failure_) {
       // It waits for that flush; later writes to its rows wait behind it.
       for (uint64_t row = first; row <= last; ++row) held.insert(row);
@@ -291,10 +297,7 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
   std::vector<bool> new_columns;
   for (;;) {
     if (failure_) return failure_error();
-    bool flushing = false;
-    for (uint64_t row : rows)
-      if (cache::Stripe* s = cache_.find(row); s && s->flushing) flushing = true;
-    if (flushing) {
+    if (std::any_of(rows.begin(), rows.end(), [&](uint64_t row) { return row_held(row); })) {
       changed_cv_.wait(lock);
       continue;
     }
@@ -635,26 +638,33 @@ Status JournaledCache::wait_written_out(const Request& r) {
   return {};
 }
 
-Status JournaledCache::drain() {
-  if (!flusher_.joinable()) {  // before start(): flush on this thread
-    for (;;) {
-      std::vector<cache::Stripe*> stripes;
-      {
-        std::lock_guard lock(mu_);
-        if (failure_) return failure_error();
-        cache::FlushRequest req;
-        req.now = Clock::now();
-        req.drain = true;
-        stripes = take_for_flush(req);
-      }
-      if (stripes.empty()) return {};
-      if (Status st = flush(stripes); !st.ok()) return fail(st.error());
+Status JournaledCache::flush_here(bool then_checkpoint, std::vector<uint64_t> rows) {
+  for (;;) {
+    std::vector<cache::Stripe*> stripes;
+    {
+      std::lock_guard lock(mu_);
+      if (failure_) return failure_error();
+      cache::FlushRequest req;
+      req.now = Clock::now();
+      req.drain = rows.empty();
+      req.urgent = rows;
+      req.max_age = Clock::duration::max();  // nothing else
+      stripes = take_for_flush(req);
     }
+    if (stripes.empty()) break;
+    if (Status st = flush(stripes); !st.ok()) return fail(st.error());
   }
+  if (!then_checkpoint) return {};
+  if (Status st = checkpoint(); !st.ok()) return fail(st.error());
+  return {};
+}
+
+Status JournaledCache::drain() {
+  if (!flusher_.joinable()) return flush_here(true);  // before start()
   std::unique_lock lock(mu_);
   ++drainers_;
   flusher_cv_.notify_one();
-  while (!failure_ && (cache_.size() > 0 || !queue_.empty())) changed_cv_.wait(lock);
+  while (!failure_ && (cache_.size() > 0 || !queue_.empty() || !unsynced_rows_.empty())) changed_cv_.wait(lock);
   --drainers_;
   if (failure_) return failure_error();
   return {};
@@ -693,8 +703,8 @@ Status JournaledCache::close(bool drain_first) {
   R5_TRY(drained);
   std::unique_lock lock(mu_);
   if (failure_) return failure_error();
-  const bool empty = cache_.size() == 0;
-  const uint64_t tail = cache_.oldest_log_start(next_sequence_.load());
+  const bool empty = cache_.size() == 0 && unsynced_rows_.empty();
+  const uint64_t tail = tail_sequence_locked();
   lock.unlock();
   R5_TRY(advance_tail(tail, empty ? uint32_t(format::kJournalClean) : 0u));
   const CacheCounters& k = counters_;

@@ -26,9 +26,10 @@
 // trip.
 //
 // Journal space: every dirty stripe holds back the blocks its parity records
-// and its share of a stripe-done record will need, so the flusher can always
-// write every stripe out and free the log; a leader waits until its records
-// fit beside those reservations.
+// and its share of a stripe-done record will need (a flushed stripe keeps the
+// latter until the checkpoint that logs its done record), so the flusher can
+// always write every stripe out and free the log; a leader waits until its
+// records fit beside those reservations.
 #pragma once
 
 #include <atomic>
@@ -56,7 +57,7 @@ namespace r5::engine {
 struct CacheCounters {
   std::atomic<uint64_t> journal_records{0}, journal_bytes{0}, journal_syncs{0};
   std::atomic<uint64_t> write_batches{0}, writes_batched{0};
-  std::atomic<uint64_t> flush_batches{0}, stripes_flushed{0}, full_stripes_flushed{0};
+  std::atomic<uint64_t> flush_batches{0}, stripes_flushed{0}, full_stripes_flushed{0}, checkpoints{0};
   std::atomic<uint64_t> pool_read_bytes{0};  // reads served from dirty pages
   std::atomic<uint64_t> space_waits{0}, memory_waits{0};
   // Recovery at open.
@@ -105,6 +106,11 @@ class JournaledCache {
   Status fsync();
   // Writes every dirty stripe to the members; the log is then empty.
   Status drain();
+  // Tests, before start(): what the flusher does on this thread. A flush
+  // writes the dirty stripes of `rows` (all when empty) to the members, whose
+  // sync (and their done records) waits for the next checkpoint.
+  Status flush_for_test(std::vector<uint64_t> rows = {}) { return flush_here(false, std::move(rows)); }
+  Status checkpoint_for_test() { return checkpoint(); }
   // Stops the flusher (draining first when asked) and records the tail;
   // the journal is marked clean when nothing is left in it.
   Status close(bool drain);
@@ -123,6 +129,7 @@ class JournaledCache {
   std::optional<Error> failure() const;
   struct Usage {
     size_t stripes, full_stripes, pool_pages, pool_capacity;
+    size_t unsynced_stripes;  // on the members, not yet synced there (until the next checkpoint)
     uint64_t journal_free, journal_blocks, reserved;
     // The log: oldest record still needed (as the superblock records it) and the next to write.
     uint64_t tail_position, tail_sequence, head_position, head_sequence;
@@ -175,7 +182,21 @@ class JournaledCache {
   // Under mu_: the stripes the policy picks for `req`, marked flushing.
   std::vector<cache::Stripe*> take_for_flush(const cache::FlushRequest& req);
   void flusher_loop();
+  // Writes the stripes to the members (parity logged and durable first) and
+  // frees their pages; they are synced on the members at the next checkpoint.
   Status flush(const std::vector<cache::Stripe*>& stripes);
+  // On the flusher's thread: syncs the members, logs the done records of the
+  // stripes flushed since the last checkpoint and advances the log tail.
+  Status checkpoint();
+  // Before start(): flushes the dirty stripes of `rows` (all when empty) on
+  // the caller's thread, then checkpoints if asked.
+  Status flush_here(bool then_checkpoint, std::vector<uint64_t> rows = {});
+  bool checkpoint_due(cache::Clock::time_point now) const;  // under mu_, after a flush
+  // Under mu_: a write to `row` waits (the row is being flushed, or its done
+  // record is being logged).
+  bool row_held(uint64_t row) const;
+  // Under mu_: the oldest sequence the log still needs.
+  uint64_t tail_sequence_locked() const;
   struct ColumnRun {
     uint32_t lo, hi;  // pages within the chunk
   };
@@ -230,6 +251,15 @@ class JournaledCache {
   bool leading_ = false;           // a writer is committing a batch
   std::atomic<size_t> active_writers_{0};  // in write(), queued or not
   std::unordered_map<uint64_t, uint32_t> urgent_;  // rows write-through writers wait for
+  // Stripes flushed since the last checkpoint: on the members, not yet synced
+  // there. The log keeps their records (the tail stays at or before
+  // unsynced_floor_) and reserved_ their done records' share; the member
+  // sync and done records are batched over many flushes, like md's log
+  // reclaim, rather than paid per flush.
+  std::vector<uint64_t> unsynced_rows_;
+  uint64_t unsynced_floor_ = UINT64_MAX;  // lowest log_start among them
+  cache::Clock::time_point unsynced_since_{}, last_flush_{};
+  std::set<uint64_t> checkpointing_;  // rows whose done record is being logged
   uint32_t drainers_ = 0, space_waiters_ = 0, memory_waiters_ = 0;
   bool stop_ = false;
   std::optional<Error> failure_;

@@ -12,6 +12,7 @@
 #include "engine/journaled_cache.h"
 #include "journal/reader.h"
 #include "journal/replay_index.h"
+#include "parity/parity.h"
 
 namespace r5::engine {
 
@@ -107,43 +108,6 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
       new JournaledCache(array, std::move(journal), sb, options, scan.head_position, scan.head_sequence, std::move(pool)));
   for (const journal::Record& rec : scan.records) c->records_.emplace_back(rec.meta.sequence, rec.meta.position);
 
-  // Write-hole repair: rows whose parity was logged get their logged data
-  // and parity written again (idempotent), then the members are synced. Each
-  // row's buffers span its parity runs' window; only the runs are written.
-  std::vector<array::RowWrite> repairs;
-  auto window = [](const journal::RowReplay& r) {
-    uint32_t lo = ~0u, hi = 0;
-    for (const journal::ParityRun& run : r.parity) lo = std::min(lo, run.lo), hi = std::max(hi, run.lo + run.pages);
-    return std::pair{lo, hi};
-  };
-  size_t arena = 0;
-  for (const auto& [row, r] : index.rows)
-    if (r.parity_logged()) arena += size_t(roles) * (window(r).second - window(r).first) * kPageSize;
-  AlignedBuffer repair_buf(arena);
-  std::byte* next = repair_buf.data();
-  for (auto& [row, r] : index.rows) {
-    if (!r.parity_logged()) continue;
-    const auto [lo, hi] = window(r);
-    array::RowWrite& w = repairs.emplace_back();
-    w.row = row;
-    w.lo = lo * uint32_t(kPageSize);
-    for (uint32_t role = 0; role < roles; ++role, next += size_t(hi - lo) * kPageSize) w.block[role] = next;
-    for (const auto& [slot, page] : r.pages) {
-      const uint32_t k = slot / cp, col = slot % cp;
-      std::memcpy(w.block[k] + size_t(col - lo) * kPageSize, page, kPageSize);
-      w.extents.push_back({k, col * uint32_t(kPageSize), (col + 1) * uint32_t(kPageSize)});
-      c->pool_->put(page);
-    }
-    for (const journal::ParityRun& run : r.parity) {
-      for (size_t i = 0; i < run.parity.size(); ++i) {
-        std::memcpy(w.block[d + i / run.pages] + (run.lo - lo + i % run.pages) * kPageSize, run.parity[i], kPageSize);
-        c->pool_->put(run.parity[i]);
-      }
-      for (uint32_t role = d; role < roles; ++role)
-        w.extents.push_back({role, run.lo * uint32_t(kPageSize), (run.lo + run.pages) * uint32_t(kPageSize)});
-    }
-  }
-
   // Dirty rows go back into the cache as they were, in the pages replay kept.
   const cache::Clock::time_point now = cache::Clock::now();
   for (const auto& [row, r] : index.rows) {
@@ -154,10 +118,67 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
     c->reserved_ += s.reserved;
   }
   const auto indexed = std::chrono::steady_clock::now();
-  if (!repairs.empty() && !options.test_skip_repair) {
-    R5_TRY(array.write_rows(repairs));
-    R5_TRY(array.sync());
+
+  // Write-hole repair: every flush whose parity was logged (and no done
+  // record followed) gets its logged data and parity written again
+  // (idempotent), then the members are synced. A row flushed more than once
+  // since its last done record is repaired generation by generation, oldest
+  // first: round i writes every row's i-th, so writes to one place never
+  // race. Each write's buffers span its parity runs' window; only the runs
+  // are written. The flush of a full stripe logged only a mark: its whole
+  // row is written, parity computed from the logged data.
+  auto window = [cp](const journal::RowFlush& f) {
+    if (!f.parity_covers_pages(cp)) return std::pair{0u, cp};
+    uint32_t lo = ~0u, hi = 0;
+    for (const journal::ParityRun& run : f.parity) lo = std::min(lo, run.lo), hi = std::max(hi, run.lo + run.pages);
+    return std::pair{lo, hi};
+  };
+  size_t repaired_flushes = 0;
+  for (size_t round = 0;; ++round) {
+    std::vector<std::pair<uint64_t, const journal::RowFlush*>> flushes;
+    size_t arena = 0;
+    for (const auto& [row, r] : index.rows)
+      if (round < r.repair_count()) {
+        flushes.emplace_back(row, &r.repair(round));
+        arena += size_t(roles) * (window(r.repair(round)).second - window(r.repair(round)).first) * kPageSize;
+      }
+    if (flushes.empty()) break;
+    std::vector<array::RowWrite> repairs;
+    AlignedBuffer repair_buf(arena);
+    std::byte* next = repair_buf.data();
+    for (const auto& [row, f] : flushes) {
+      const auto [lo, hi] = window(*f);
+      array::RowWrite& w = repairs.emplace_back();
+      w.row = row;
+      w.lo = lo * uint32_t(kPageSize);
+      for (uint32_t role = 0; role < roles; ++role, next += size_t(hi - lo) * kPageSize) w.block[role] = next;
+      for (const auto& [slot, page] : f->pages) {
+        const uint32_t k = slot / cp, col = slot % cp;
+        std::memcpy(w.block[k] + size_t(col - lo) * kPageSize, page, kPageSize);
+        w.extents.push_back({k, col * uint32_t(kPageSize), (col + 1) * uint32_t(kPageSize)});
+        c->pool_->put(page);
+      }
+      const bool mark = !f->parity_covers_pages(cp);
+      for (const journal::ParityRun& run : f->parity) {
+        for (size_t i = 0; i < run.parity.size(); ++i) {
+          if (!mark)
+            std::memcpy(w.block[d + i / run.pages] + (run.lo - lo + i % run.pages) * kPageSize, run.parity[i], kPageSize);
+          c->pool_->put(run.parity[i]);
+        }
+        if (!mark)
+          for (uint32_t role = d; role < roles; ++role)
+            w.extents.push_back({role, run.lo * uint32_t(kPageSize), (run.lo + run.pages) * uint32_t(kPageSize)});
+      }
+      if (mark) {
+        parity::compute({w.block, d}, w.block[d], pc == 2 ? w.block[d + 1] : nullptr, size_t(hi - lo) * kPageSize);
+        for (uint32_t role = d; role < roles; ++role) w.extents.push_back({role, 0, uint32_t(g.chunk_size)});
+      }
+    }
+    if (!options.test_skip_repair) R5_TRY(array.write_rows(repairs));
+    repaired_flushes += repairs.size();
   }
+
+  if (repaired_flushes > 0 && !options.test_skip_repair) R5_TRY(array.sync());
   const auto repaired = std::chrono::steady_clock::now();
   const uint64_t tail = c->cache_.oldest_log_start(scan.head_sequence);
   R5_TRY(c->advance_tail(tail, 0));  // in use: not clean until closed empty
@@ -166,7 +187,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   CacheCounters& k = c->counters_;
   k.replay_records = scan.records.size();
   k.replay_blocks_read = scan.blocks_read;
-  k.replay_repaired_rows = repairs.size();
+  k.replay_repaired_rows = repaired_flushes;
   k.replay_dirty_pages = dirty;
   k.replay_seconds = seconds;
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
@@ -175,7 +196,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
               "repair {:.3f} s); {} stripes repaired on the members, {} MiB of dirty data back in the cache",
               scan.records.size(), k.replay_blocks_read * kJournalBlock >> 20, seconds,
               double(k.replay_blocks_read * kJournalBlock) / (1 << 20) / std::max(seconds, 1e-9), secs(started, scanned),
-              secs(scanned, indexed), secs(indexed, repaired), repairs.size(), dirty * kPageSize >> 20);
+              secs(scanned, indexed), secs(indexed, repaired), repaired_flushes, dirty * kPageSize >> 20);
   return c;
 }
 

@@ -7,6 +7,17 @@ namespace r5::journal {
 
 using geometry::kPageSize;
 
+bool RowFlush::parity_covers_pages(uint32_t chunk_pages) const {
+  for (const auto& [slot, page] : pages) {
+    const uint32_t col = slot % chunk_pages;
+    if (std::none_of(parity.begin(), parity.end(), [&](const ParityRun& run) { return col >= run.lo && col < run.lo + run.pages; }))
+      return false;
+  }
+  return true;
+}
+
+bool RowFlush::full(const geometry::Geometry& g) const { return pages.size() == size_t(g.data_count()) * (g.chunk_size / kPageSize); }
+
 size_t ReplayIndex::dirty_pages() const {
   size_t n = 0;
   for (const auto& [row, r] : rows)
@@ -22,30 +33,40 @@ std::byte* ReplayIndexBuilder::keep(const std::byte* page) {
   return copy;
 }
 
-void ReplayIndexBuilder::drop_parity(RowReplay& r) {
+void ReplayIndexBuilder::drop_parity(RowFlush& r) {
   for (ParityRun& run : r.parity)
     for (std::byte* page : run.parity) store_.put(page);
   r.parity.clear();
 }
 
+void ReplayIndexBuilder::release(RowFlush& f) {
+  for (auto& [slot, page] : f.pages) store_.put(page);
+  drop_parity(f);
+}
+
 void ReplayIndexBuilder::forget(RowReplay& r) {
-  for (auto& [slot, page] : r.pages) store_.put(page);
-  drop_parity(r);
+  for (RowFlush& f : r.flushed) release(f);
+  release(r);
   r = RowReplay{};
+}
+
+// A flush ended the row's generation: it wrote the members before the write
+// that follows was accepted (writers wait for the flush). Its parity covers
+// its pages, or marks the flush of a full stripe: kept for the repair. Else
+// the generation began behind the tail, which passed it only once the members
+// were synced: nothing to repair.
+void ReplayIndexBuilder::end_generation(RowReplay& r) {
+  if (r.parity_covers_pages(g_.chunk_size / kPageSize) || r.full(g_))
+    r.flushed.push_back(std::move(static_cast<RowFlush&>(r)));
+  else
+    release(r);
+  static_cast<RowFlush&>(r) = RowFlush{};
 }
 
 ReplayIndex& ReplayIndexBuilder::finish() {
   const uint32_t chunk_pages = g_.chunk_size / kPageSize;
-  for (auto& [row, r] : index_.rows) {
-    bool covered = true;
-    for (const auto& [slot, page] : r.pages) {
-      const uint32_t col = slot % chunk_pages;
-      covered = covered && std::any_of(r.parity.begin(), r.parity.end(), [&](const ParityRun& run) {
-                  return col >= run.lo && col < run.lo + run.pages;
-                });
-    }
-    if (!covered) drop_parity(r);
-  }
+  for (auto& [row, r] : index_.rows)
+    if (!r.parity_covers_pages(chunk_pages)) drop_parity(r);
   return index_;
 }
 
@@ -74,7 +95,7 @@ Status ReplayIndexBuilder::add(const Record& rec, const std::function<const std:
         const uint64_t row = at / row_bytes, in_row = at % row_bytes;
         const uint32_t slot = uint32_t(in_row / g_.chunk_size) * chunk_pages + uint32_t(in_row % g_.chunk_size) / kPageSize;
         RowReplay& r = index_.rows[row];
-        if (r.parity_logged()) forget(r);  // that flush finished before this write was accepted
+        if (r.parity_logged()) end_generation(r);
         if (r.pages.empty()) r.first_sequence = rec.meta.sequence;
         R5_ASSIGN_OR_RETURN(const std::byte* src, page_at(next++));
         std::byte*& kept = r.pages[slot];

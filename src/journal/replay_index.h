@@ -8,14 +8,19 @@
 //
 // Per row, in log order: data pages accumulate; parity records over pages
 // present mark the row "parity logged" (a flush logs one parity entry per
-// run of dirty columns, so a row may get several); a stripe-done record
-// forgets the row (it is durable on the members); data after a parity record
-// also means the earlier flush had finished (writers wait for it), so the
-// row starts over with the new data. A parity record for a row with no
-// logged data is left from a flush whose data is behind the tail: already
-// complete. When the log ends with parity covering only some of a row's
-// pages, the rest of that flush's parity never became durable, so it never
-// touched the members: the row is dirty data again (finish()).
+// run of dirty columns, so a row may get several; the flush of a full stripe
+// logs only its first column's parity, as a mark: the log holds all its
+// data); a stripe-done record forgets the row (everything logged for it
+// before the record is durable on the members). Data after parity ends a
+// generation: the flush before it wrote the members (writers wait for that),
+// but the members are synced only at the next checkpoint, so the flushed
+// generation is kept and repaired before the newer one, in log order, unless
+// it began behind the tail (then it was synced: its parity covers neither
+// its pages nor a full stripe). A parity record for a row with no logged data
+// is left from a flush whose data is behind the tail: already durable. When
+// the log ends with parity covering only some of a row's pages, the rest of
+// that flush's parity never became durable, so it never touched the members
+// (or it was a full stripe's mark): the row is dirty data again (finish()).
 #pragma once
 
 #include <cstdint>
@@ -33,12 +38,23 @@ struct ParityRun {
   std::vector<std::byte*> parity;    // P pages, then Q pages: kept copies
 };
 
-struct RowReplay {
+// One flush's worth of a row: the data pages it wrote and the parity it logged.
+struct RowFlush {
   std::map<uint32_t, std::byte*> pages;  // by slot (data index * chunk pages + column): a kept copy
-  uint64_t first_sequence = 0;           // oldest record holding one of them
   std::vector<ParityRun> parity;         // logged by the flush that followed the pages, if any
 
   bool parity_logged() const { return !parity.empty(); }
+  bool parity_covers_pages(uint32_t chunk_pages) const;
+  bool full(const geometry::Geometry& g) const;  // every data page of the row
+};
+
+struct RowReplay : RowFlush {
+  std::vector<RowFlush> flushed;  // earlier generations, flushed, no done record: repaired first, in order
+  uint64_t first_sequence = 0;    // oldest record holding one of the newest generation's pages
+
+  // The generations the write-hole repair writes, oldest first.
+  size_t repair_count() const { return flushed.size() + (parity_logged() ? 1 : 0); }
+  const RowFlush& repair(size_t i) const { return i < flushed.size() ? flushed[i] : *this; }
 };
 
 struct ReplayIndex {
@@ -64,8 +80,10 @@ class ReplayIndexBuilder {
 
  private:
   std::byte* keep(const std::byte* page);
+  void release(RowFlush& f);  // its pages back to the store
+  void end_generation(RowReplay& r);
   void forget(RowReplay& r);
-  void drop_parity(RowReplay& r);
+  void drop_parity(RowFlush& r);
 
   geometry::Geometry g_;
   PageStore store_;

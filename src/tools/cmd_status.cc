@@ -58,8 +58,9 @@ void print_text(const json& s) {
                c["dirty_stripes"].get<uint64_t>(), c["full_stripes"].get<uint64_t>(),
                format_size(c["pages"].get<uint64_t>() * 4096), format_size(c["pages_max"].get<uint64_t>() * 4096),
                format_size(c["read_bytes"]));
-    fmt::print("            {} flushes of {} stripes ({} full)\n", c["flushes"].get<uint64_t>(),
-               c["stripes_flushed"].get<uint64_t>(), c["full_stripes_flushed"].get<uint64_t>());
+    fmt::print("            {} flushes of {} stripes ({} full), {} checkpoints, {} stripes awaiting one\n",
+               c["flushes"].get<uint64_t>(), c["stripes_flushed"].get<uint64_t>(), c["full_stripes_flushed"].get<uint64_t>(),
+               c["checkpoints"].get<uint64_t>(), c["unsynced_stripes"].get<uint64_t>());
   }
   const json& q = s["requests"];
   fmt::print("Reads:      {}\n", size_classes(q["reads"]));
