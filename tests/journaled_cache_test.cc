@@ -623,6 +623,32 @@ TEST_CASE("journal failure: writes fail with EIO from then on, reads keep workin
   CHECK(got == a);
 }
 
+TEST_CASE("a failed journal write of the flusher leaves a hole that no later sync passes") {
+  // The flusher's parity record fails after its place in the log was taken.
+  // A writer already past the failure check (it waits for the log while the
+  // record is written) places its record after the hole: its sync must fail,
+  // for a crash would end the log at the hole and lose it.
+  Rig r(5, 5, 16384, 16, 1024);
+  JournaledCache::Options o;
+  o.sync_always = true;
+  REQUIRE(r.open(o).ok());
+  REQUIRE(r.cache->write(0, std::vector<std::byte>(4096, std::byte{1})).ok());
+  std::future<Status> late;
+  std::atomic<bool> armed{true};
+  r.journal->fail_write = [&](uint64_t, size_t) {
+    if (!armed.exchange(false)) return false;
+    late = std::async(std::launch::async, [&] { return r.cache->write(5 * 65536, std::vector<std::byte>(4096, std::byte{2})); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // it then waits for the log
+    return true;
+  };
+  CHECK(!r.cache->flush_for_test().ok());
+  REQUIRE(late.valid());
+  const Status st = late.get();
+  CHECK(!st.ok());
+  CHECK(!r.cache->fsync().ok());
+  r.journal->fail_write = nullptr;
+}
+
 TEST_CASE("member failure during a flush: the stripe completes degraded") {
   Rig r(6, 6, 16384, 16, 1024);
   REQUIRE(r.open(small_cache()).ok());

@@ -559,7 +559,14 @@ Status JournaledCache::append_locked(format::MetaBlock& meta, std::span<const st
   R5_TRY(bound_unsynced(1 + payload.size(), jl));
   const uint64_t position = writer_.head_position();
   meta.synced_sequence = synced_sequence_.load(std::memory_order_acquire);
-  R5_TRY(writer_.append(meta, payload, through_cache));
+  const uint64_t sequence = writer_.head_sequence();
+  if (Status st = writer_.append(meta, payload, through_cache); !st.ok()) {
+    if (writer_.head_sequence() != sequence) {  // placed, not written: a hole, never synced past
+      write_failed_ = true;
+      written_cv_.notify_all();
+    }
+    return st;
+  }
   records_.emplace_back(meta.sequence, position);
   counters_.journal_records.fetch_add(1, std::memory_order_relaxed);
   counters_.journal_bytes.fetch_add((1 + payload.size()) * kJournalBlock, std::memory_order_relaxed);
@@ -587,6 +594,9 @@ Status JournaledCache::sync_journal(bool always) {
   uint64_t covered;  // every record below it is written
   {
     std::lock_guard jl(journal_mu_);
+    // A write that failed since the check above (its batch no longer in
+    // flight) left a hole below the head.
+    if (write_failed_) return io_error(EIO, fmt::format("{}: a journal write failed", journal_dev_->name()));
     covered = in_flight_.empty() ? writer_.head_sequence() : *in_flight_.begin();
   }
   counters_.journal_syncs.fetch_add(1, std::memory_order_relaxed);

@@ -21,6 +21,7 @@ class FreezeDevice final : public io::Device {
   Status read(uint64_t offset, std::span<std::byte> buf) override { return mem_.read(offset, buf); }
   Status write(uint64_t offset, std::span<const std::byte> buf) override {
     if (before_write) before_write(offset, buf.size());
+    if (fail_write && fail_write(offset, buf.size())) return io_error(EIO, "write failed (test)");
     if (frozen) return {};
     return mem_.write(offset, buf);
   }
@@ -36,6 +37,7 @@ class FreezeDevice final : public io::Device {
   uint64_t syncs = 0;
   std::function<void(uint64_t)> after_sync;  // called with the sync count
   std::function<void(uint64_t, size_t)> before_write;  // called with offset and length (may block)
+  std::function<bool(uint64_t, size_t)> fail_write;    // true: this write fails with EIO
 
  private:
   io::MemoryDevice mem_;
