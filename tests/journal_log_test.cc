@@ -229,6 +229,31 @@ TEST_CASE("the look-ahead lists every valid record past the end, as far as the w
   }
 }
 
+TEST_CASE("after damage, every later record up to the tail is listed, beyond the look-ahead") {
+  // A forced replay overwrites the listed records; one left on the disk could
+  // later read as the continuation of the new log (same place, same sequence).
+  Journal j(8192);
+  std::mt19937_64 rng(6);
+  std::vector<uint64_t> positions;
+  while (j.writer.head_position() < 6000) {
+    Logged r = make_record(rng, j.sb.seed(), 20);
+    r.meta.synced_sequence = j.writer.head_sequence();  // all before it durable
+    REQUIRE(append(j.writer, r).ok());
+    positions.push_back(r.meta.position);
+  }
+  j.flip(positions[1], 50);
+  auto sb = journal::read_superblock(j.device);
+  REQUIRE(sb.ok());
+  journal::ScanOptions options;
+  options.window_bytes = 64 * 1024;
+  options.lookahead_blocks = 100;
+  auto scan = journal::scan(j.device, *sb, options);
+  REQUIRE(scan.ok());
+  CHECK(scan->records.size() == 1);
+  CHECK(scan->corrupt);
+  CHECK(scan->discarded == std::vector<uint64_t>(positions.begin() + 2, positions.end()));
+}
+
 TEST_CASE("a misplaced copy of a valid block and a log of another journal do not validate") {
   Journal j(1024);
   std::mt19937_64 rng(5);

@@ -100,7 +100,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
     AlignedBuffer zeros(kJournalBlock);
     for (uint64_t at : scan.discarded) R5_TRY(journal->write(at * kJournalBlock, zeros.span()));
     R5_TRY(journal->sync());
-    log::info("{}: {} unsynced records past the end of the log overwritten", journal->name(), scan.discarded.size());
+    log::info("{}: {} records past the end of the log overwritten", journal->name(), scan.discarded.size());
   }
   journal::ReplayIndex& index = builder.finish();
   const size_t dirty = index.dirty_pages();

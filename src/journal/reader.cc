@@ -141,7 +141,11 @@ Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb,
 
   // Nothing valid may follow the end. A record with a later sequence lies
   // within the writer's bound on unsynced records (plus a record's length).
-  const uint64_t reach = std::min(ring.size() - used - 1, options.lookahead_blocks + 2 * kMaxRecordBlocks);
+  // After damage, the records written later lie anywhere up to the tail: all
+  // of them are listed, so a forced replay overwrites every one, and none is
+  // ever read as the continuation of the new log.
+  const uint64_t free = ring.size() - used - 1;
+  uint64_t reach = std::min(free, options.lookahead_blocks + 2 * kMaxRecordBlocks);
   for (uint64_t k = 0; k <= reach; ++k) {
     const uint64_t at = ring.advance(pos, k);
     R5_ASSIGN_OR_RETURN(auto block, window.get(at));
@@ -160,6 +164,7 @@ Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb,
           "the log ends at block {} ({}), but block {} holds a valid record of sequence {} written after sequence {} "
           "was durable",
           pos, result.end_reason, at, meta->sequence, sequence);
+      reach = free;
       continue;
     }
     result.end_reason += fmt::format("; the unsynced record of sequence {} at block {} after it is discarded",
