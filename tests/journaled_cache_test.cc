@@ -284,6 +284,50 @@ TEST_CASE("large records of concurrent writes are written at once; replies and s
   check_reads(*after.cache, model);
 }
 
+TEST_CASE("a writer short of pages waits before it pins its rows, so the flusher can write them out") {
+  // The pool holds 256 pages. Row 0 gets 200 dirty pages while the flusher is
+  // held inside a flush of row 3; a second write of 200 pages to row 0 must
+  // wait for pages that only writing row 0 out can free. Had it pinned row 0
+  // first, the flusher would skip the row for good and both would wait.
+  Rig r(5, 5, 1 << 20, 4, 4096);  // rows of 4 MiB
+  JournaledCache::Options o = small_cache();
+  o.max_age = std::chrono::hours(1);
+  REQUIRE(r.open(o).ok());
+  REQUIRE(r.cache->usage().pool_capacity == 256);
+  r.cache->start();
+  const uint64_t row = r.sb.geometry().row_data_bytes();
+  std::vector<std::byte> model(r.array->capacity());
+  std::mt19937_64 rng(23);
+  auto write = [&](uint64_t at, size_t len) {
+    auto data = random_bytes(rng, len);
+    std::memcpy(model.data() + at, data.data(), len);
+    return r.cache->write(at, data);
+  };
+  REQUIRE(write(3 * row, 4096).ok());
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> entered{false}, armed{true};
+  for (auto* m : r.members)
+    m->before_write = [&](uint64_t, size_t) {
+      if (!armed.exchange(false)) return;
+      entered = true;
+      released.wait();
+    };
+  auto drained = std::async(std::launch::async, [&] { return r.cache->drain(); });
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(write(0, 200 * 4096).ok());
+  auto second = std::async(std::launch::async, [&] { return write(200 * 4096, 200 * 4096); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // it waits for pages now
+  release.set_value();
+  REQUIRE_MESSAGE(second.wait_for(std::chrono::seconds(30)) == std::future_status::ready, "the writer waits for pages forever");
+  REQUIRE(second.get().ok());
+  REQUIRE(drained.get().ok());
+  REQUIRE(r.cache->drain().ok());
+  check_reads(*r.cache, model);
+  check_members(r, model);
+  REQUIRE(r.cache->close(false).ok());
+}
+
 TEST_CASE("reads of dirty data are served from the pool without touching a member") {
   Rig r(5, 5, 65536, 16, 4096);
   REQUIRE(r.open().ok());

@@ -286,9 +286,10 @@ std::vector<JournaledCache::Request*> JournaledCache::take_batch(size_t pages) {
   return batch;
 }
 
-// Waits until no stripe of `rows` is being flushed and the batch's records
-// fit beside every stripe's reservation, computed for the column windows the
-// stripes will have after the batch (returned in new_reserve).
+// Waits until no stripe of `rows` is being flushed, the batch's records fit
+// beside every stripe's reservation, computed for the column windows the
+// stripes will have after the batch (returned in new_reserve), and the pool
+// has the pages the batch adds.
 Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows,
                                      uint64_t record_blocks, std::unordered_map<uint64_t, uint64_t>& new_reserve,
                                      std::unique_lock<std::mutex>& lock) {
@@ -331,14 +332,33 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
       delta += need - held;
     }
     const uint64_t free = journal_free_.load(std::memory_order_acquire);
-    if (free * kJournalBlock >= reserved_ + delta + (record_blocks + cache::StripeCache::kBatchSlackBlocks) * kJournalBlock)
-      return {};
-    counters_.space_waits.fetch_add(1, std::memory_order_relaxed);
-    ++space_waiters_;
+    const bool room =
+        free * kJournalBlock >= reserved_ + delta + (record_blocks + cache::StripeCache::kBatchSlackBlocks) * kJournalBlock;
+    // Pool pages too, before the rows are pinned: the flusher leaves pinned
+    // rows alone, and it may have to write out these very rows to free pages.
+    // Only the leader takes pages, so they are still there when it applies.
+    const bool pages = pool_->available() >= missing_pages(batch);
+    if (room && pages) return {};
+    (room ? counters_.memory_waits : counters_.space_waits).fetch_add(1, std::memory_order_relaxed);
+    uint32_t& waiters = room ? memory_waiters_ : space_waiters_;
+    ++waiters;
     flusher_cv_.notify_one();
     changed_cv_.wait(lock);
-    --space_waiters_;
+    --waiters;
   }
+}
+
+size_t JournaledCache::missing_pages(const std::vector<Request*>& batch) const {
+  const uint64_t row_bytes = g_.row_data_bytes();
+  const uint32_t cp = cache_.chunk_pages();
+  size_t missing = 0;
+  for (const Request* q : batch)
+    for (uint64_t at = q->first_page(); at < q->end_page(); at += kPageSize) {
+      const cache::Stripe* s = cache_.find(at / row_bytes);
+      const uint64_t in_row = at % row_bytes;
+      missing += !s || !s->pages[size_t(in_row / g_.chunk_size) * cp + size_t(in_row % g_.chunk_size) / kPageSize];
+    }
+  return missing;
 }
 
 Status JournaledCache::lead(std::vector<Request*>& batch, PlacedBatch& placed, std::unique_lock<std::mutex>& lock) {
@@ -388,17 +408,6 @@ Status JournaledCache::lead(std::vector<Request*>& batch, PlacedBatch& placed, s
     lock.lock();
   }
 
-  // Pool pages for every page not yet present.
-  size_t missing = 0;
-  for (Request* q : batch)
-    for (uint64_t at = q->first_page(); at < q->end_page(); at += kPageSize) missing += page_ref(at) == nullptr;
-  while (st.ok() && pool_->available() < missing && !failure_) {
-    counters_.memory_waits.fetch_add(1, std::memory_order_relaxed);
-    ++memory_waiters_;
-    flusher_cv_.notify_one();
-    changed_cv_.wait(lock);
-    --memory_waiters_;
-  }
   if (st.ok() && failure_) st = failure_error();
 
   if (st.ok()) {

@@ -165,6 +165,7 @@ class JournaledCache {
   Status write_placed(const PlacedBatch& placed);
   // Under mu_, once the records are written: unpins the rows; returns what the batch's writers reply.
   Status finish_batch(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, Status st);
+  size_t missing_pages(const std::vector<Request*>& batch) const;  // under mu_: pool pages the batch adds
   Status wait_for_room(const std::vector<Request*>& batch, const std::set<uint64_t>& rows, uint64_t record_blocks,
                        std::unordered_map<uint64_t, uint64_t>& new_reserve, std::unique_lock<std::mutex>& lock);
   Status wait_written_out(const Request& r);
