@@ -693,6 +693,32 @@ TEST_CASE("a failed journal write of the flusher leaves a hole that no later syn
   r.journal->fail_write = nullptr;
 }
 
+TEST_CASE("a journal taken out after a failure replays nothing if it is mounted again") {
+  // r5cfs journal remove --force: salvage writes the dirty data to the
+  // members, the array goes on without the journal; a mount that still
+  // names it must not replay its old records over the newer writes.
+  Rig r(5, 5, 16384, 16, 1024);
+  REQUIRE(r.open().ok());
+  const std::vector<std::byte> old_data(8192, std::byte{1}), newer(8192, std::byte{2});
+  REQUIRE(r.cache->write(0, old_data).ok());
+  REQUIRE(r.cache->fsync().ok());
+  r.journal->memory().fail_syncs = true;
+  REQUIRE(r.cache->write(65536, old_data).ok());
+  REQUIRE(!r.cache->fsync().ok());
+  r.journal->memory().fail_syncs = false;  // the device works again later
+  REQUIRE(r.cache->salvage(*r.array).ok());
+  REQUIRE(r.cache->retire().ok());  // the cache (which owns the journal device) stays, failed
+  REQUIRE(r.array->write(0, newer).ok());  // mode none from here on
+  REQUIRE(r.array->sync().ok());
+  Rig again(r, 0);
+  Status opened = again.open();
+  REQUIRE_MESSAGE(opened.ok(), opened.error().message);
+  CHECK(again.cache->counters().replay_records == 0);
+  std::vector<std::byte> got(8192);
+  REQUIRE(again.cache->read(0, got).ok());
+  CHECK(got == newer);
+}
+
 TEST_CASE("member failure during a flush: the stripe completes degraded") {
   Rig r(6, 6, 16384, 16, 1024);
   REQUIRE(r.open(small_cache()).ok());

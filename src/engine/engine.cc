@@ -263,6 +263,10 @@ Status Engine::remove_journal(bool force) {
   log::error("array '{}': taking out the failed journal ({}); its dirty data goes to the members without it",
              cfg_.array.name, failure->message);
   R5_ASSIGN_OR_RETURN(size_t rows, cache_->salvage(*array_));
+  if (Status st = cache_->retire(); !st.ok())
+    log::error("array '{}': {}: could not mark the journal empty ({}): never mount the array with it again; "
+               "r5cfs journal add formats a new one",
+               cfg_.array.name, cfg_.journal.path.native(), st.error().message);
   (void)cache_->close(false);  // the journal cannot record anything more
   cache_.reset();
   cfg_.journal.path.clear();

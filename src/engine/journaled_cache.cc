@@ -709,6 +709,13 @@ Result<size_t> JournaledCache::salvage(array::RaidArray& array) {
   return rows.size();
 }
 
+Status JournaledCache::retire() {
+  std::lock_guard jl(journal_mu_);
+  // Nothing valid lies at the head: records of earlier laps have lower
+  // sequences, and every record of this lap lies behind it.
+  return writer_.write_superblock(writer_.head_position(), writer_.head_sequence(), format::kJournalClean);
+}
+
 Status JournaledCache::close(bool drain_first) {
   if (closed_) return {};
   closed_ = true;

@@ -123,6 +123,10 @@ class JournaledCache {
   // it runs), so that nothing acknowledged is lost when the journal is taken
   // out (r5cfs journal remove --force). Returns the stripes written.
   Result<size_t> salvage(array::RaidArray& array);
+  // After salvage: records an empty, clean log in the journal superblock, so
+  // that a mount that still names this journal replays none of its records
+  // over what was written without it (best effort: the device has failed).
+  Status retire();
 
   const CacheCounters& counters() const { return counters_; }
   // The first journal or array error, after which writes fail (sticky).
