@@ -3,15 +3,16 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "format/journal.h"
+
 namespace r5::cache {
 
 StripeCache::StripeCache(const geometry::Geometry& g)
     : g_(g),
       chunk_pages_(g.chunk_size / geometry::kPageSize),
-      // 4056 bytes of entries per metadata block (format::kMetaCapacity)
-      // less the largest parity entry; open() refuses chunks whose full
-      // parity entry leaves less than 1 KiB.
-      packed_(4056 - (24 + 8ull * g.parity_count() * chunk_pages_)) {}
+      // The entry bytes of a metadata block less the largest parity entry;
+      // open() refuses chunks whose full parity entry leaves less than 1 KiB.
+      packed_(format::kMetaCapacity - (24 + 8ull * g.parity_count() * chunk_pages_)) {}
 
 size_t StripeCache::full_count() const { return full_by_touched_.size(); }
 
