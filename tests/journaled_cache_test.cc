@@ -492,6 +492,32 @@ TEST_CASE("flushed stripes are synced on the members at the checkpoint; the log 
   r.cache.reset();
 }
 
+TEST_CASE("a repair larger than one part: 200 flushed rows, each a whole row wide, after a crash and a member lost") {
+  // Pages in the first and last column of each row: every repair spans the
+  // whole chunk on 5 roles (320 KiB), 62.5 MiB in all, written in parts of at
+  // most 32 MiB.
+  Rig r(5, 5, 65536, 256, 4096);
+  JournaledCache::Options o = small_cache();
+  o.memory = 16 << 20;
+  REQUIRE(r.open(o).ok());
+  const geometry::Geometry g = r.sb.geometry();
+  std::vector<std::byte> model(r.array->capacity());
+  std::mt19937_64 rng(29);
+  for (uint64_t row = 0; row < 200; ++row)
+    for (uint64_t at : {row * g.row_data_bytes(), row * g.row_data_bytes() + g.chunk_size - 4096}) {
+      auto data = random_bytes(rng, 4096);
+      REQUIRE(r.cache->write(at, data).ok());
+      std::memcpy(model.data() + at, data.data(), data.size());
+    }
+  for (auto* m : r.members) m->frozen = true;  // a crash as the flush's member writes begin
+  REQUIRE(r.cache->flush_for_test().ok());
+  r.freeze_all();
+  Rig again(r, uint64_t(1) << geometry::map_row(g, 0).data[1]);
+  REQUIRE(again.open(o).ok());
+  CHECK(again.cache->counters().replay_repaired_rows == 200);
+  check_reads(*again.cache, model);
+}
+
 TEST_CASE("a checkpoint that moves the tail into a full stripe's flushed generation: its mark keeps it apart") {
   // Row 1 is written full in two records with row 3's first record between
   // them, flushed (its parity mark logged), written again (one page), and a

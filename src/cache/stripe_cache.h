@@ -91,7 +91,8 @@ class StripeCache {
   // run one at a time).
   uint64_t reserve_bytes(uint32_t columns, uint32_t window) const {
     const uint64_t runs = std::min(columns, (window + 1) / 2);
-    return uint64_t(g_.parity_count()) * columns * kPage + meta_share(24 * runs + 8ull * g_.parity_count() * columns);
+    return uint64_t(g_.parity_count()) * columns * kPage + meta_share(24 * runs + 8ull * g_.parity_count() * columns) +
+           done_share_bytes();
   }
   uint64_t reserve_for(const Stripe& s) const { return reserve_bytes(s.dirty_columns, s.hi - s.lo); }
   uint64_t done_share_bytes() const { return meta_share(8); }

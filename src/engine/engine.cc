@@ -377,8 +377,11 @@ Status Engine::close(bool drain) {
   scrubber_->stop();  // their positions stay in the superblocks
   rebuilder_->stop();
   if (resync_thread_.joinable()) resync_thread_.join();
-  if (cache_) R5_TRY(cache_->close(drain || cfg_.journal.drain_on_unmount));
+  // The members are synced even when the journal failed: stripes already
+  // written to them are then durable there, journal or not.
+  const Status cache_closed = cache_ ? cache_->close(drain || cfg_.journal.drain_on_unmount) : Status{};
   R5_TRY(array_->sync());
+  R5_TRY(cache_closed);
   return array_->members().write_superblocks(resync_pending() ? format::ArrayState::kDirty : format::ArrayState::kClean);
 }
 

@@ -71,6 +71,16 @@ void JournaledCache::flusher_loop() {
     // Stopping: what was flushed is synced first (what is dirty stays logged).
     if (stop_ && drainers_ == 0 && (failure_ || unsynced_rows_.empty())) break;
     if (failure_) {
+      // Stripes written to the members are made durable there once: the
+      // journal that also holds them may be gone for good (no done records
+      // now; a replay that finds their records repairs them again).
+      if (!unsynced_rows_.empty()) {
+        unsynced_rows_.clear();
+        lock.unlock();
+        (void)array_.sync();  // a member that fails it is failed by the array
+        lock.lock();
+        continue;
+      }
       flusher_cv_.wait(lock);
       continue;
     }

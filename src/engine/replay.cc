@@ -126,23 +126,20 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   // first: round i writes every row's i-th, so writes to one place never
   // race. Each write's buffers span its parity runs' window; only the runs
   // are written. The flush of a full stripe logged only a mark: its whole
-  // row is written, parity computed from the logged data.
+  // row is written, parity computed from the logged data. A round goes out
+  // in parts of at most kRepairBytes of buffers (a log holds up to a
+  // checkpoint's worth of flushes, each up to a whole row wide).
+  constexpr size_t kRepairBytes = 32 << 20;
   auto window = [cp](const journal::RowFlush& f) {
     if (!f.parity_covers_pages(cp)) return std::pair{0u, cp};
     uint32_t lo = ~0u, hi = 0;
     for (const journal::ParityRun& run : f.parity) lo = std::min(lo, run.lo), hi = std::max(hi, run.lo + run.pages);
     return std::pair{lo, hi};
   };
-  size_t repaired_flushes = 0;
-  for (size_t round = 0;; ++round) {
-    std::vector<std::pair<uint64_t, const journal::RowFlush*>> flushes;
-    size_t arena = 0;
-    for (const auto& [row, r] : index.rows)
-      if (round < r.repair_count()) {
-        flushes.emplace_back(row, &r.repair(round));
-        arena += size_t(roles) * (window(r.repair(round)).second - window(r.repair(round)).first) * kPageSize;
-      }
-    if (flushes.empty()) break;
+  using Flush = std::pair<uint64_t, const journal::RowFlush*>;
+  auto bytes_of = [&](const journal::RowFlush& f) { return size_t(roles) * (window(f).second - window(f).first) * kPageSize; };
+  // Writes one part of a round: flushes of distinct rows.
+  auto repair_part = [&](const std::vector<Flush>& flushes, size_t arena) -> Status {
     std::vector<array::RowWrite> repairs;
     AlignedBuffer repair_buf(arena);
     std::byte* next = repair_buf.data();
@@ -174,8 +171,23 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
         for (uint32_t role = d; role < roles; ++role) w.extents.push_back({role, 0, uint32_t(g.chunk_size)});
       }
     }
-    if (!options.test_skip_repair) R5_TRY(array.write_rows(repairs));
-    repaired_flushes += repairs.size();
+    if (options.test_skip_repair) return {};
+    return array.write_rows(repairs);
+  };
+  size_t repaired_flushes = 0;
+  for (size_t round = 0;; ++round) {
+    std::vector<Flush> flushes;
+    for (const auto& [row, r] : index.rows)
+      if (round < r.repair_count()) flushes.emplace_back(row, &r.repair(round));
+    if (flushes.empty()) break;
+    repaired_flushes += flushes.size();
+    for (size_t i = 0; i < flushes.size();) {
+      size_t j = i, arena = 0;
+      for (; j < flushes.size() && (j == i || arena + bytes_of(*flushes[j].second) <= kRepairBytes); ++j)
+        arena += bytes_of(*flushes[j].second);
+      R5_TRY(repair_part({flushes.begin() + i, flushes.begin() + j}, arena));
+      i = j;
+    }
   }
 
   if (repaired_flushes > 0 && !options.test_skip_repair) R5_TRY(array.sync());
