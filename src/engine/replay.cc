@@ -194,6 +194,12 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   const auto repaired = std::chrono::steady_clock::now();
   const uint64_t tail = c->cache_.oldest_log_start(scan.head_sequence);
   R5_TRY(c->advance_tail(tail, 0));  // in use: not clean until closed empty
+  // A row whose parity a crash left incomplete has that parity in the log
+  // after its data. Data logged behind it would read at the next replay as a
+  // newer generation after a flush that began behind the tail, and the
+  // row's older pages would be dropped: such rows are written out (and
+  // checkpointed) before the cache takes a write.
+  if (!index.parity_dropped.empty() && !options.test_skip_repair) R5_TRY(c->flush_here(true, index.parity_dropped));
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   CacheCounters& k = c->counters_;

@@ -65,8 +65,12 @@ void ReplayIndexBuilder::end_generation(RowReplay& r) {
 
 ReplayIndex& ReplayIndexBuilder::finish() {
   const uint32_t chunk_pages = g_.chunk_size / kPageSize;
+  index_.parity_dropped.clear();
   for (auto& [row, r] : index_.rows)
-    if (!r.parity_covers_pages(chunk_pages)) drop_parity(r);
+    if (r.parity_logged() && !r.parity_covers_pages(chunk_pages)) {
+      drop_parity(r);
+      index_.parity_dropped.push_back(row);
+    }
   return index_;
 }
 

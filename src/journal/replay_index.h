@@ -59,6 +59,10 @@ struct RowReplay : RowFlush {
 
 struct ReplayIndex {
   std::map<uint64_t, RowReplay> rows;
+  // Dirty rows whose log ends with parity that does not cover their pages:
+  // that parity stays in the log after their data, so the open writes them
+  // out before any newer data can follow it (see JournaledCache::open).
+  std::vector<uint64_t> parity_dropped;
   size_t dirty_pages() const;  // pages of rows that go back into the cache
 };
 
