@@ -759,6 +759,124 @@ TEST_CASE("a failed journal write of the flusher leaves a hole that no later syn
   r.journal->fail_write = nullptr;
 }
 
+TEST_CASE("after a journal failure the flusher syncs the stripes it already wrote to the members") {
+  // The journal holding these stripes may be gone for good (journal remove
+  // --force), so what the flush put on the members must be durable there
+  // without waiting for a checkpoint that can no longer run.
+  Rig r(5, 5, 16384, 16, 1024);
+  REQUIRE(r.open(small_cache()).ok());
+  const std::vector<std::byte> a(8192, std::byte{1});
+  REQUIRE(r.cache->write(0, a).ok());
+  REQUIRE(r.cache->fsync().ok());
+  REQUIRE(r.cache->flush_for_test().ok());  // on the members; their sync waits for a checkpoint
+  REQUIRE(r.cache->usage().unsynced_stripes == 1);
+  const uint64_t syncs_before = r.members[0]->syncs;
+  r.journal->memory().fail_syncs = true;
+  REQUIRE(r.cache->write(65536, a).ok());
+  REQUIRE(!r.cache->fsync().ok());
+  r.cache->start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (r.members[0]->syncs == syncs_before && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(r.members[0]->syncs > syncs_before);
+  CHECK(r.cache->usage().unsynced_stripes == 0);
+  r.journal->memory().fail_syncs = false;
+}
+
+TEST_CASE("a log filled to the last reserved block still takes every flush and its checkpoint") {
+  // Each write is one page of its own row and waits once the log is full
+  // beside the stripes' reservations. Flushing them all and logging their
+  // done records must fit in what they reserved: a checkpoint the log
+  // cannot take stops the array.
+  Rig r(5, 3, 4096, 8192, 16384);
+  JournaledCache::Options o = small_cache();
+  o.memory = 64 << 20;
+  REQUIRE(r.open(o).ok());
+  const uint64_t row_bytes = r.sb.geometry().row_data_bytes();
+  std::vector<std::byte> model(r.array->capacity());
+  std::atomic<uint64_t> written{0};
+  std::thread writer([&] {
+    for (uint64_t row = 0; row < r.sb.geometry().rows; ++row) {
+      std::vector<std::byte> page(4096, std::byte(1 + row % 251));
+      const Status st = r.cache->write(row * row_bytes, page);
+      REQUIRE_MESSAGE(st.ok(), st.error().message);
+      std::memcpy(model.data() + row * row_bytes, page.data(), page.size());
+      written = row + 1;
+    }
+  });
+  while (r.cache->counters().space_waits.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const uint64_t before = written.load();
+  CHECK(before > 3000);  // enough rows that their done records span several blocks
+  const Status flushed = r.cache->flush_for_test();
+  REQUIRE_MESSAGE(flushed.ok(), flushed.error().message);
+  const Status checkpointed = r.cache->checkpoint_for_test();
+  REQUIRE_MESSAGE(checkpointed.ok(), checkpointed.error().message);
+  writer.join();
+  CHECK(!r.cache->failure().has_value());
+  REQUIRE(r.cache->drain().ok());
+  check_reads(*r.cache, model);
+  check_members(r, model);
+}
+
+TEST_CASE("the flusher frees a full log whose oldest record holds more wide stripes than one batch takes") {
+  // One record of 128 writes, each 8 KiB across the boundary of its row's
+  // two data chunks: every stripe spans all 128 columns, so a batch (its
+  // flush buffer is bounded) takes about a dozen of them, and moving the
+  // tail past that record takes about ten batches, each of which may log a
+  // metadata block more than its stripes reserved. A writer fills the log
+  // to its last unreserved block before the flusher starts.
+  Rig r(5, 3, 512 << 10, 160, 4096);
+  JournaledCache::Options o = small_cache();
+  o.memory = 64 << 20;
+  o.max_age = std::chrono::hours(1);
+  REQUIRE(r.open(o).ok());
+  const uint64_t row_bytes = r.sb.geometry().row_data_bytes(), filler_row = 150;
+  std::vector<std::byte> model(r.array->capacity());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> filled{0};
+  std::thread filler;
+  auto fill = [&] {  // until the filler waits for journal space
+    stop = false;
+    filler = std::thread([&] {
+      const std::vector<std::byte> page(4096, std::byte{7});
+      while (!stop && r.cache->write(filler_row * row_bytes, page).ok()) ++filled;
+    });
+    for (uint64_t seen = ~0ull; seen != filled.load();) {
+      seen = filled.load();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE(r.cache->counters().space_waits.load() > 0);
+    stop = true;  // it stops once its waiting write is in
+  };
+  std::memset(model.data() + filler_row * row_bytes, 7, 4096);
+  // The filler leads a commit that waits for space; the 128 queue behind it
+  // and go as one batch once its row is written out.
+  fill();
+  std::vector<std::thread> writers;
+  for (uint64_t row = 0; row < 128; ++row) {
+    const uint64_t at = row * row_bytes + (512 << 10) - 4096;
+    std::memset(model.data() + at, 1 + int(row % 251), 8192);
+    writers.emplace_back([&, at, row] {
+      const std::vector<std::byte> pages(8192, std::byte(1 + row % 251));
+      REQUIRE(r.cache->write(at, pages).ok());
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(r.cache->flush_for_test({filler_row}).ok());
+  REQUIRE(r.cache->checkpoint_for_test().ok());
+  for (auto& t : writers) t.join();
+  filler.join();
+  CHECK(r.cache->counters().write_batches.load() < r.cache->counters().writes_batched.load() - 100);
+  fill();  // full again
+  r.cache->start();
+  // Its write goes in once the tail has passed the 128 (or fails with the log).
+  filler.join();
+  const std::optional<Error> failed = r.cache->failure();
+  CHECK_MESSAGE(!failed.has_value(), (failed ? failed->message : ""));
+  REQUIRE(r.cache->drain().ok());
+  check_reads(*r.cache, model);
+}
+
 TEST_CASE("a journal taken out after a failure replays nothing if it is mounted again") {
   // r5cfs journal remove --force: salvage writes the dirty data to the
   // members, the array goes on without the journal; a mount that still

@@ -4,8 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <random>
+#include <tuple>
 
 #include "cache/stripe_cache.h"
+#include "format/journal.h"
 
 using namespace r5;
 using cache::Clock;
@@ -101,7 +104,7 @@ TEST_CASE("a batch stops at the flush buffer budget, but always takes one stripe
   CHECK(f.cache.select(r) == std::vector<uint64_t>{2});
 }
 
-TEST_CASE("journal pressure takes the stripes holding the oldest log records") {
+TEST_CASE("journal pressure takes the stripes holding the oldest log records, before the waiters'") {
   Fixture f;
   f.add(1, 2, 0, 0, 40);
   f.add(2, 2, 0, 0, 7);
@@ -111,6 +114,8 @@ TEST_CASE("journal pressure takes the stripes holding the oldest log records") {
   r.journal_pressure = true;
   r.max_stripes = 4;  // half a batch for the tail
   CHECK(f.cache.select(r) == std::vector<uint64_t>{4, 2});
+  r.urgent = {1};  // a write-through waiter comes after them: every writer waits for the tail
+  CHECK(f.cache.select(r) == std::vector<uint64_t>{4, 2, 1});
   CHECK(f.cache.oldest_log_start(99) == 3);
   f.cache.erase(4, f.pool);
   CHECK(f.cache.oldest_log_start(99) == 7);
@@ -156,4 +161,74 @@ TEST_CASE("reservations cover a stripe's parity pages and its metadata share; er
   c.erase(7, f.pool);
   CHECK(f.pool.used_pages() == used);
   CHECK(c.find(7) == nullptr);
+}
+
+TEST_CASE("the reservations of a batch cover the journal blocks its flush and its checkpoint log") {
+  // The flusher logs one parity entry per run of dirty columns (P and Q
+  // pages for the run; one column for a full stripe), packed into records
+  // as the format allows, then one done record per kDoneRowsPerRecord rows.
+  // All of it must fit in what the stripes reserved, but for the batch's
+  // slack: the flusher writes every stripe out even when writers have filled
+  // the log to the last unreserved block.
+  std::mt19937_64 rng(11);
+  for (auto [level, members, chunk] : {std::tuple{5u, 5u, 16384u}, {6u, 6u, 65536u}, {5u, 3u, 4096u}, {6u, 8u, 131072u}}) {
+    geometry::Geometry g;
+    g.level = level;
+    g.members = members;
+    g.chunk_size = chunk;
+    g.rows = 1 << 20;
+    const StripeCache c(g);
+    const uint32_t cp = c.chunk_pages(), pc = g.parity_count();
+    for (size_t stripes : {1, 7, 64, 500, 1024, 16384}) {
+      CAPTURE(level);
+      CAPTURE(chunk);
+      CAPTURE(stripes);
+      uint64_t reserved = 0, blocks = 0;
+      format::MetaBlock meta;
+      size_t payload = 0;
+      auto add = [&](uint32_t lo, uint32_t pages) {
+        format::ParityEntry e;
+        e.column_offset = lo;
+        e.parity_count = pc;
+        e.page_checksums.assign(size_t(pc) * pages, 0);
+        format::Entry entry = std::move(e);
+        if (!format::fits(meta, entry)) {
+          blocks += 1 + payload;
+          meta.entries.clear();
+          payload = 0;
+        }
+        meta.entries.push_back(std::move(entry));
+        payload += size_t(pc) * pages;
+      };
+      for (size_t i = 0; i < stripes; ++i) {
+        if (rng() % 8 == 0) {  // full: the mark only
+          reserved += c.reserve_bytes(cp, cp);
+          add(0, 1);
+          continue;
+        }
+        // Dirty columns: random, worst case (every other one) or a single one.
+        std::vector<bool> dirty(cp);
+        const int shape = int(rng() % 3);
+        for (uint32_t col = 0; col < cp; ++col)
+          dirty[col] = shape == 0 ? rng() % 2 : shape == 1 ? col % 2 == 0 : col == rng() % cp;
+        if (std::find(dirty.begin(), dirty.end(), true) == dirty.end()) dirty[rng() % cp] = true;
+        const uint32_t lo = uint32_t(std::find(dirty.begin(), dirty.end(), true) - dirty.begin());
+        const uint32_t hi = cp - uint32_t(std::find(dirty.rbegin(), dirty.rend(), true) - dirty.rbegin());
+        reserved += c.reserve_bytes(uint32_t(std::count(dirty.begin(), dirty.end(), true)), hi - lo);
+        for (uint32_t col = lo; col < hi;) {
+          if (!dirty[col]) {
+            ++col;
+            continue;
+          }
+          uint32_t end = col;
+          while (end < hi && dirty[end]) ++end;
+          add(col, end - col);
+          col = end;
+        }
+      }
+      blocks += 1 + payload;
+      blocks += (stripes + StripeCache::kDoneRowsPerRecord - 1) / StripeCache::kDoneRowsPerRecord;
+      CHECK(blocks * 4096 <= reserved + StripeCache::kBatchSlackBlocks * 4096);
+    }
+  }
 }

@@ -109,15 +109,17 @@ std::vector<uint64_t> StripeCache::select(const FlushRequest& req) const {
   };
   // Each order is walked only as far as it can still yield; stripes already
   // flushing or pinned (at most a batch and the leader's rows) are skipped.
+  if (req.journal_pressure) {
+    // Half a batch: enough to move the tail without starving memory reclaim.
+    // These come before the waiters': every writer waits for the tail then,
+    // and the log's slack lasts only so many batches that leave it in place.
+    const size_t limit = std::max<size_t>(1, req.max_stripes / 2);
+    for (auto it = by_log_.begin(); it != by_log_.end() && rows.size() < limit && room(); ++it) take(it->second);
+  }
   for (uint64_t row : req.urgent) take(row);
   if (req.drain) {
     for (auto it = by_log_.begin(); it != by_log_.end() && room(); ++it) take(it->second);
     return rows;
-  }
-  if (req.journal_pressure) {
-    // Half a batch: enough to move the tail without starving memory reclaim.
-    const size_t limit = std::max<size_t>(1, req.max_stripes / 2);
-    for (auto it = by_log_.begin(); it != by_log_.end() && rows.size() < limit && room(); ++it) take(it->second);
   }
   if (req.memory_pressure) {
     for (auto it = full_by_touched_.begin(); it != full_by_touched_.end() && freed < req.target_pages && room(); ++it)

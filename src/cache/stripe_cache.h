@@ -87,15 +87,19 @@ class StripeCache {
   // its row in a stripe-done entry). Entries never straddle blocks, so a
   // block packs at least capacity - largest entry bytes: the share is scaled
   // by that. A flush batch may round up by one metadata block for parity and
-  // one for the done record (kBatchSlackBlocks, held once globally: batches
-  // run one at a time).
+  // the checkpoint after it by one for its done records (kBatchSlackBlocks;
+  // the journal's slack covers as many batches as moving its tail may take).
   uint64_t reserve_bytes(uint32_t columns, uint32_t window) const {
     const uint64_t runs = std::min(columns, (window + 1) / 2);
     return uint64_t(g_.parity_count()) * columns * kPage + meta_share(24 * runs + 8ull * g_.parity_count() * columns) +
            done_share_bytes();
   }
   uint64_t reserve_for(const Stripe& s) const { return reserve_bytes(s.dirty_columns, s.hi - s.lo); }
-  uint64_t done_share_bytes() const { return meta_share(8); }
+  // A checkpoint logs one record (one metadata block) per this many rows (8
+  // bytes each after the entry's header: at most 4008 of its 4048 bytes); a
+  // row's share covers 1/500 of that block.
+  static constexpr size_t kDoneRowsPerRecord = 500;
+  static constexpr uint64_t done_share_bytes() { return (kPage + kDoneRowsPerRecord - 1) / kDoneRowsPerRecord; }
   static constexpr uint64_t kBatchSlackBlocks = 2;
   // Lowest log_start over stripes holding data, or `none` without any.
   uint64_t oldest_log_start(uint64_t none) const;

@@ -34,13 +34,23 @@ constexpr size_t kBatchStripes = 1024;
 // fit it (about 100 full stripes of RAID5 4+1 at 64 KiB chunks, the whole
 // 1024 of stripes with a page or two dirty).
 constexpr size_t kFlushArenaBytes = 32 << 20;
-constexpr size_t kDoneRowsPerEntry = 500;  // fits one metadata block
 // A checkpoint follows a flush when this many stripes or this much time have
 // gathered since the last one, when the log is short of space and they hold
 // its tail, or when the flusher has had nothing to do for a tick.
 constexpr size_t kCheckpointStripes = 16384;
 constexpr auto kCheckpointAge = std::chrono::seconds(1);
 }  // namespace
+
+uint64_t JournaledCache::slack_blocks(const geometry::Geometry& g) {
+  // Under journal pressure a batch starts with half a batch of the stripes
+  // holding the oldest records, cut to the flush buffer (flush_bytes: every
+  // role over the window, and the data pages).
+  const uint64_t widest = uint64_t(g.members + g.data_count()) * g.chunk_size;
+  const uint64_t per_batch = std::max<uint64_t>(1, std::min<uint64_t>(kBatchStripes / 2, kFlushArenaBytes / widest));
+  // A record holds pages of at most kMaxPayloadBlocks rows.
+  const uint64_t batches = (format::kMaxPayloadBlocks + per_batch - 1) / per_batch;
+  return batches - 1 + cache::StripeCache::kBatchSlackBlocks;
+}
 
 std::vector<cache::Stripe*> JournaledCache::take_for_flush(const cache::FlushRequest& req) {
   std::vector<cache::Stripe*> stripes;
@@ -377,12 +387,13 @@ Status JournaledCache::checkpoint() {
   }
   Status logged;
   {
-    // One record per kDoneRowsPerEntry stripes: each says its own rows are on
-    // the members, so a crash between two of them only replays the rest.
+    // One record per kPerRecord stripes: each says its own rows are on the
+    // members, so a crash between two of them only replays the rest.
+    constexpr size_t kPerRecord = cache::StripeCache::kDoneRowsPerRecord;
     std::unique_lock jl(journal_mu_);
-    for (size_t i = 0; i < rows.size() && logged.ok(); i += kDoneRowsPerEntry) {
+    for (size_t i = 0; i < rows.size() && logged.ok(); i += kPerRecord) {
       format::StripeDoneEntry e;
-      e.rows.assign(rows.begin() + i, rows.begin() + std::min(rows.size(), i + kDoneRowsPerEntry));
+      e.rows.assign(rows.begin() + i, rows.begin() + std::min(rows.size(), i + kPerRecord));
       format::MetaBlock meta;
       meta.entries.push_back(std::move(e));
       logged = append_locked(meta, {}, jl);

@@ -61,6 +61,7 @@ JournaledCache::JournaledCache(array::RaidArray& array, std::unique_ptr<io::Devi
       options_(options),
       write_through_(options.mode == config::JournalMode::kWriteThrough),
       ring_blocks_(sb.ring_blocks()),
+      slack_blocks_(slack_blocks(g_)),
       max_batch_pages_(kMaxWrite / kPageSize),
       journal_dev_(std::move(journal)),
       pool_(std::move(pool)),
@@ -333,7 +334,7 @@ Status JournaledCache::wait_for_room(const std::vector<Request*>& batch, const s
     }
     const uint64_t free = journal_free_.load(std::memory_order_acquire);
     const bool room =
-        free * kJournalBlock >= reserved_ + delta + (record_blocks + cache::StripeCache::kBatchSlackBlocks) * kJournalBlock;
+        free * kJournalBlock >= reserved_ + delta + (record_blocks + slack_blocks_) * kJournalBlock;
     // Pool pages too, before the rows are pinned: the flusher leaves pinned
     // rows alone, and it may have to write out these very rows to free pages.
     // Only the leader takes pages, so they are still there when it applies.
@@ -672,6 +673,16 @@ Status JournaledCache::flush_here(bool then_checkpoint, std::vector<uint64_t> ro
     }
     if (stripes.empty()) break;
     if (Status st = flush(stripes); !st.ok()) return fail(st.error());
+    // As on the flusher's thread: a log short of space gets its tail moved
+    // between batches, for each batch may use a metadata block more than
+    // its stripes reserved.
+    bool due;
+    {
+      std::lock_guard lock(mu_);
+      due = checkpoint_due(Clock::now());
+    }
+    if (due)
+      if (Status st = checkpoint(); !st.ok()) return fail(st.error());
   }
   if (!then_checkpoint) return {};
   if (Status st = checkpoint(); !st.ok()) return fail(st.error());

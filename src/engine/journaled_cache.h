@@ -92,6 +92,11 @@ class JournaledCache {
   // (in blocks) they accept for it; checked by open() and by r5cfs create.
   static Status check_geometry(const geometry::Geometry& g);
   static uint64_t min_journal_blocks(const geometry::Geometry& g);
+  // Journal blocks writers leave free beyond every stripe's reservation: the
+  // flusher's batches may each log a metadata block more than their stripes
+  // reserved, and until the tail moves past the oldest record (whose rows
+  // may take several batches) nothing is given back.
+  static uint64_t slack_blocks(const geometry::Geometry& g);
   ~JournaledCache();
 
   void start();
@@ -242,6 +247,7 @@ class JournaledCache {
   const Options options_;
   std::atomic<bool> write_through_;
   const uint64_t ring_blocks_;
+  const uint64_t slack_blocks_;
   const size_t max_batch_pages_;
   std::unique_ptr<io::Device> journal_dev_;
 

@@ -50,10 +50,11 @@ Status JournaledCache::check_geometry(const geometry::Geometry& g) {
 
 uint64_t JournaledCache::min_journal_blocks(const geometry::Geometry& g) {
   // The largest commit (a 1 MiB write: its pages, their metadata and the
-  // reservations of the rows it touches) must fit twice into an otherwise
-  // empty log, or writers could wait forever.
+  // reservations of the rows it touches) must fit twice, with the slack,
+  // into an otherwise empty log, or writers could wait forever.
   const uint64_t rows_per_write = (1 << 20) / g.row_data_bytes() + 2;
-  const uint64_t ring = 2 * (258 + 2 + rows_per_write * (2 + uint64_t(g.parity_count()) * (g.chunk_size / kPageSize)));
+  const uint64_t ring =
+      2 * (258 + slack_blocks(g) + rows_per_write * (2 + uint64_t(g.parity_count()) * (g.chunk_size / kPageSize)));
   return std::max(ring + format::JournalSuperblock::kCopies, format::kMinJournalBlocks);
 }
 

@@ -149,6 +149,9 @@ struct MetaBlock {
 // Bytes an entry takes in a metadata block; whether `entry` still fits.
 size_t encoded_size(const Entry& entry);
 inline constexpr size_t kMetaCapacity = kJournalBlock - meta::kEntries;
+// A record carries at most this many payload blocks: each has a checksum (8
+// bytes) in its metadata block.
+inline constexpr size_t kMaxPayloadBlocks = kMetaCapacity / 8;
 size_t encoded_size(const MetaBlock& block);  // header + entries
 bool fits(const MetaBlock& block, const Entry& entry);
 

@@ -13,7 +13,7 @@ namespace {
 using format::kJournalBlock;
 
 // Largest record: a metadata block full of one data entry's checksums.
-constexpr uint64_t kMaxRecordBlocks = 1 + format::kMetaCapacity / 8;
+constexpr uint64_t kMaxRecordBlocks = 1 + format::kMaxPayloadBlocks;
 
 // Serves ring blocks from large sequential reads.
 class BlockWindow {

@@ -28,13 +28,14 @@ class FreezeDevice final : public io::Device {
   Status sync() override {
     if (frozen) return {};
     Status st = mem_.sync();
-    if (after_sync) after_sync(++syncs);
+    const uint64_t n = ++syncs;
+    if (after_sync) after_sync(n);
     return st;
   }
 
   io::MemoryDevice& memory() { return mem_; }
   std::atomic<bool> frozen{false};
-  uint64_t syncs = 0;
+  std::atomic<uint64_t> syncs{0};
   std::function<void(uint64_t)> after_sync;  // called with the sync count
   std::function<void(uint64_t, size_t)> before_write;  // called with offset and length (may block)
   std::function<bool(uint64_t, size_t)> fail_write;    // true: this write fails with EIO
