@@ -87,8 +87,8 @@ class StripeCache {
   // its row in a stripe-done entry). Entries never straddle blocks, so a
   // block packs at least capacity - largest entry bytes: the share is scaled
   // by that. A flush batch may round up by one metadata block for parity and
-  // the checkpoint after it by one for its done records (kBatchSlackBlocks;
-  // the journal's slack covers as many batches as moving its tail may take).
+  // the checkpoint after it by one for its done records (kBatchSlackBlocks).
+  // The journal's slack (JournaledCache::slack_blocks) covers more.
   uint64_t reserve_bytes(uint32_t columns, uint32_t window) const {
     const uint64_t runs = std::min(columns, (window + 1) / 2);
     return uint64_t(g_.parity_count()) * columns * kPage + meta_share(24 * runs + 8ull * g_.parity_count() * columns) +

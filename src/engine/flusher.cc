@@ -44,12 +44,46 @@ constexpr auto kCheckpointAge = std::chrono::seconds(1);
 uint64_t JournaledCache::slack_blocks(const geometry::Geometry& g) {
   // Under journal pressure a batch starts with half a batch of the stripes
   // holding the oldest records, cut to the flush buffer (flush_bytes: every
-  // role over the window, and the data pages).
+  // role over the window, and the data pages). One commit's rows (at most
+  // kMaxBatchPages) share their oldest record: passing it takes this many
+  // batches, each up to a block over, and a checkpoint, up to a block over.
   const uint64_t widest = uint64_t(g.members + g.data_count()) * g.chunk_size;
   const uint64_t per_batch = std::max<uint64_t>(1, std::min<uint64_t>(kBatchStripes / 2, kFlushArenaBytes / widest));
-  // A record holds pages of at most kMaxPayloadBlocks rows.
-  const uint64_t batches = (format::kMaxPayloadBlocks + per_batch - 1) / per_batch;
-  return batches - 1 + cache::StripeCache::kBatchSlackBlocks;
+  const uint64_t batches = (kMaxBatchPages + per_batch - 1) / per_batch;
+  // Two more: a batch that misses the oldest stripe (a writer has it pinned)
+  // and a checkpoint due by age or count before the tail can move.
+  return batches + 1 + 2;
+}
+
+Status JournaledCache::flush_here(bool then_checkpoint, std::vector<uint64_t> rows) {
+  for (;;) {
+    std::vector<cache::Stripe*> stripes;
+    {
+      std::lock_guard lock(mu_);
+      if (failure_) return failure_error();
+      cache::FlushRequest req;  // the flusher's batches, without its other reasons
+      req.now = Clock::now();
+      req.drain = rows.empty();
+      req.urgent = rows;
+      req.journal_pressure = journal_pressure();
+      req.max_age = Clock::duration::max();
+      req.max_stripes = kBatchStripes;
+      req.max_bytes = kFlushArenaBytes;
+      stripes = take_for_flush(req);
+    }
+    if (stripes.empty()) break;
+    if (Status st = flush(stripes); !st.ok()) return fail(st.error());
+    bool due;
+    {
+      std::lock_guard lock(mu_);
+      due = checkpoint_due(Clock::now());
+    }
+    if (due)
+      if (Status st = checkpoint(); !st.ok()) return fail(st.error());
+  }
+  if (!then_checkpoint) return {};
+  if (Status st = checkpoint(); !st.ok()) return fail(st.error());
+  return {};
 }
 
 std::vector<cache::Stripe*> JournaledCache::take_for_flush(const cache::FlushRequest& req) {
@@ -103,7 +137,7 @@ void JournaledCache::flusher_loop() {
     req.drain = drainers_ > 0;
     const size_t used = pool_->used_pages(), cap = pool_->capacity();
     req.memory_pressure = memory_pressure();
-    req.target_pages = std::max(used > cap / 2 ? used - cap / 2 : 0, memory_waiters_ ? max_batch_pages_ : 0);
+    req.target_pages = std::max(used > cap / 2 ? used - cap / 2 : 0, memory_waiters_ ? kMaxBatchPages : 0);
     req.journal_pressure = journal_pressure();
     req.idle = req.now - last_write_ >= kIdle;
     req.max_age = options_.max_age;

@@ -15,7 +15,7 @@ using geometry::kPageSize;
 
 namespace {
 
-constexpr size_t kMaxWrite = 1 << 20;          // larger writes are committed in pieces
+constexpr size_t kMaxWrite = JournaledCache::kMaxBatchPages * kPageSize;  // larger writes are committed in pieces
 constexpr uint32_t kMaxEntryPages = 256;       // pages per data entry (2 KiB of checksums)
 
 uint64_t page_floor(uint64_t v) { return v / kPageSize * kPageSize; }
@@ -62,7 +62,6 @@ JournaledCache::JournaledCache(array::RaidArray& array, std::unique_ptr<io::Devi
       write_through_(options.mode == config::JournalMode::kWriteThrough),
       ring_blocks_(sb.ring_blocks()),
       slack_blocks_(slack_blocks(g_)),
-      max_batch_pages_(kMaxWrite / kPageSize),
       journal_dev_(std::move(journal)),
       pool_(std::move(pool)),
       cache_(g_),
@@ -279,7 +278,7 @@ std::vector<JournaledCache::Request*> JournaledCache::take_batch(size_t pages) {
       ++it;
       continue;
     }
-    if (pages > 0 && pages + q->pages() > max_batch_pages_) break;
+    if (pages > 0 && pages + q->pages() > kMaxBatchPages) break;
     batch.push_back(q);
     pages += q->pages();
     it = queue_.erase(it);
@@ -655,37 +654,6 @@ Status JournaledCache::wait_written_out(const Request& r) {
   for (uint64_t row : rows)
     if (--urgent_[row] == 0) urgent_.erase(row);
   if (!written()) return failure_error();
-  return {};
-}
-
-Status JournaledCache::flush_here(bool then_checkpoint, std::vector<uint64_t> rows) {
-  for (;;) {
-    std::vector<cache::Stripe*> stripes;
-    {
-      std::lock_guard lock(mu_);
-      if (failure_) return failure_error();
-      cache::FlushRequest req;
-      req.now = Clock::now();
-      req.drain = rows.empty();
-      req.urgent = rows;
-      req.max_age = Clock::duration::max();  // nothing else
-      stripes = take_for_flush(req);
-    }
-    if (stripes.empty()) break;
-    if (Status st = flush(stripes); !st.ok()) return fail(st.error());
-    // As on the flusher's thread: a log short of space gets its tail moved
-    // between batches, for each batch may use a metadata block more than
-    // its stripes reserved.
-    bool due;
-    {
-      std::lock_guard lock(mu_);
-      due = checkpoint_due(Clock::now());
-    }
-    if (due)
-      if (Status st = checkpoint(); !st.ok()) return fail(st.error());
-  }
-  if (!then_checkpoint) return {};
-  if (Status st = checkpoint(); !st.ok()) return fail(st.error());
   return {};
 }
 

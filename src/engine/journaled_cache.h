@@ -71,6 +71,8 @@ class JournaledCache {
   // a crash can leave records past the end of the log only this far, which
   // is where recovery looks for them (and overwrites them).
   static constexpr uint64_t kUnsyncedWindowBlocks = 16384;  // 64 MiB
+  // Pages one commit (a leader's batch) logs at most: a 1 MiB write.
+  static constexpr size_t kMaxBatchPages = 256;
   struct Options {
     config::JournalMode mode = config::JournalMode::kWriteBack;
     bool sync_always = false;
@@ -92,10 +94,9 @@ class JournaledCache {
   // (in blocks) they accept for it; checked by open() and by r5cfs create.
   static Status check_geometry(const geometry::Geometry& g);
   static uint64_t min_journal_blocks(const geometry::Geometry& g);
-  // Journal blocks writers leave free beyond every stripe's reservation: the
-  // flusher's batches may each log a metadata block more than their stripes
-  // reserved, and until the tail moves past the oldest record (whose rows
-  // may take several batches) nothing is given back.
+  // Journal blocks writers leave free beyond every stripe's reservation, for
+  // what the flusher logs beyond them before the tail moves (DESIGN §4,
+  // "Journal space is reserved").
   static uint64_t slack_blocks(const geometry::Geometry& g);
   ~JournaledCache();
 
@@ -115,7 +116,10 @@ class JournaledCache {
   // writes the dirty stripes of `rows` (all when empty) to the members, whose
   // sync (and their done records) waits for the next checkpoint.
   Status flush_for_test(std::vector<uint64_t> rows = {}) { return flush_here(false, std::move(rows)); }
-  Status checkpoint_for_test() { return checkpoint(); }
+  Status checkpoint_for_test() {
+    if (Status st = checkpoint(); !st.ok()) return fail(st.error());  // as on the flusher's thread
+    return {};
+  }
   // Stops the flusher (draining first when asked) and records the tail;
   // the journal is marked clean when nothing is left in it.
   Status close(bool drain);
@@ -248,7 +252,6 @@ class JournaledCache {
   std::atomic<bool> write_through_;
   const uint64_t ring_blocks_;
   const uint64_t slack_blocks_;
-  const size_t max_batch_pages_;
   std::unique_ptr<io::Device> journal_dev_;
 
   // Lock order: mu_, then journal_mu_. Neither is held across member I/O;

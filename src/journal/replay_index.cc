@@ -66,8 +66,9 @@ void ReplayIndexBuilder::end_generation(RowReplay& r) {
 ReplayIndex& ReplayIndexBuilder::finish() {
   const uint32_t chunk_pages = g_.chunk_size / kPageSize;
   index_.parity_dropped.clear();
+  // A full stripe's mark ends a complete flush, repaired like any other.
   for (auto& [row, r] : index_.rows)
-    if (r.parity_logged() && !r.parity_covers_pages(chunk_pages)) {
+    if (r.parity_logged() && !r.parity_covers_pages(chunk_pages) && !r.full(g_)) {
       drop_parity(r);
       index_.parity_dropped.push_back(row);
     }

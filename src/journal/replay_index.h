@@ -79,7 +79,7 @@ class ReplayIndexBuilder {
   // array, a parity record of the wrong shape).
   Status add(const Record& rec, const std::function<const std::byte*(size_t)>& payload);
   // After the last record: rows whose logged parity does not cover all their
-  // pages become dirty rows. Returns the index.
+  // pages (and is not a full stripe's mark) become dirty rows. Returns the index.
   ReplayIndex& finish();
 
  private:
