@@ -29,7 +29,8 @@
 // and its share of a stripe-done record will need (a flushed stripe keeps the
 // latter until the checkpoint that logs its done record), so the flusher can
 // always write every stripe out and free the log; a leader waits until its
-// records fit beside those reservations.
+// records fit beside those reservations and a slack (slack_blocks()) for
+// what the flusher logs beyond them before the tail moves.
 #pragma once
 
 #include <atomic>
