@@ -881,6 +881,16 @@ TEST_CASE("the flusher frees a full log whose oldest record holds more wide stri
   check_reads(*r.cache, model);
 }
 
+TEST_CASE("the journal's slack per geometry is the figures DESIGN.md gives") {
+  using geometry::Layout;
+  auto slack = [](uint32_t level, uint32_t members, uint32_t chunk) {
+    return JournaledCache::slack_blocks(test::test_superblock(level, Layout::kLeftSymmetric, members, chunk, 8).geometry());
+  };
+  CHECK(slack(5, 3, 4096) == 4);         // one batch passes a commit's 256 rows
+  CHECK(slack(5, 5, 64 << 10) == 8);     // 56 stripes a batch: 5 batches
+  CHECK(slack(6, 8, 512 << 10) == 67);   // 4 stripes a batch: 64 batches
+}
+
 TEST_CASE("a journal taken out after a failure replays nothing if it is mounted again") {
   // r5cfs journal remove --force: salvage writes the dirty data to the
   // members, the array goes on without the journal; a mount that still
