@@ -39,7 +39,6 @@ struct JournaledCache::Request {
   bool done = false;
   Status status;
   uint64_t floor = 0;  // no record of this write has a lower sequence
-  std::condition_variable cv;
   AlignedBuffer edges;  // merged copies of a partially written first and last page
 
   uint64_t first_page() const { return page_floor(offset); }
@@ -103,7 +102,7 @@ Error JournaledCache::fail_locked(const Error& e) {
   }
   changed_cv_.notify_all();
   flusher_cv_.notify_all();
-  for (Request* r : queue_) r->cv.notify_all();
+  for (Request* r : queue_) cv_of(r).notify_all();
   return failure_error();
 }
 
@@ -207,9 +206,10 @@ Status JournaledCache::commit(Request& r) {
   std::unique_lock lock(mu_);
   if (failure_) return failure_error();
   queue_.push_back(&r);
+  std::vector<std::condition_variable*> to_wake;  // the writers of its batch, once this one lets go of mu_
   while (!r.done) {
     if (leading_ || r.taken) {
-      r.cv.wait(lock);
+      cv_of(&r).wait(lock);
       continue;
     }
     // No one leads: this writer commits what it can of the queue, its own
@@ -229,7 +229,7 @@ Status JournaledCache::commit(Request& r) {
     }
     if (batch.empty()) {  // every queued write waits for a flush of its stripe
       leading_ = false;
-      r.cv.wait(lock);  // woken when a flush ends or after the next batch
+      cv_of(&r).wait(lock);  // woken when a flush ends or after the next batch
       continue;
     }
     for (Request* q : batch) q->taken = true;
@@ -238,29 +238,43 @@ Status JournaledCache::commit(Request& r) {
     // The next writer leads while this one writes the batch's records, so
     // several large records are in flight at once.
     leading_ = false;
-    wake_next_leader();
     if (placed.bytes.size() > 0) {
+      std::condition_variable* next = next_leader_cv();
       lock.unlock();
+      if (next) next->notify_all();
       const Status written = write_placed(placed);
       lock.lock();
       if (st.ok()) st = written;
+    } else {
+      wake_next_leader();
     }
     st = finish_batch(batch, placed.rows, st);
+    to_wake.clear();
     for (Request* q : batch) {
       q->status = st;
       q->done = true;
-      if (q != &r) q->cv.notify_one();
+      std::condition_variable* cv = &cv_of(q);
+      if (q != &r && std::find(to_wake.begin(), to_wake.end(), cv) == to_wake.end()) to_wake.push_back(cv);
+    }
+    if (!r.done) {  // it leads again, or waits: wake them now
+      for (std::condition_variable* cv : to_wake) cv->notify_all();
+      to_wake.clear();
     }
   }
+  lock.unlock();
+  for (std::condition_variable* cv : to_wake) cv->notify_all();
   if (!r.status.ok() || !r.sync) return r.status;
   // Appended; now durable. The next batches are appended meanwhile, and
   // concurrent syncs share one fdatasync.
-  lock.unlock();
   return sync_or_fail();
 }
 
+std::condition_variable* JournaledCache::next_leader_cv() {
+  return !leading_ && !queue_.empty() ? &cv_of(queue_.front()) : nullptr;
+}
+
 void JournaledCache::wake_next_leader() {
-  if (!leading_ && !queue_.empty()) queue_.front()->cv.notify_one();
+  if (std::condition_variable* cv = next_leader_cv()) cv->notify_all();
 }
 
 std::vector<JournaledCache::Request*> JournaledCache::take_batch(size_t pages) {

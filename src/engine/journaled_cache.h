@@ -33,6 +33,7 @@
 // what the flusher logs beyond them before the tail moves.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -163,6 +164,15 @@ class JournaledCache {
   // `pages`: already in the batch (a leader that lingered takes twice).
   std::vector<Request*> take_batch(size_t pages);
   void wake_next_leader();  // under mu_: a queued writer leads next, if none does
+  std::condition_variable* next_leader_cv();  // under mu_: whom wake_next_leader wakes, or null
+  // A queued writer waits on the condition variable of its slot, not on one
+  // of its own: a leader then wakes the writers of its batch after it lets
+  // go of mu_ (so they do not wake only to block on it), when a writer that
+  // saw its write done may already have returned. Writers sharing a slot
+  // wake each other now and then, and look again.
+  std::condition_variable& cv_of(const Request* r) {
+    return writer_cvs_[(reinterpret_cast<uintptr_t>(r) / alignof(std::max_align_t)) % writer_cvs_.size()];
+  }
   Status sync_or_fail();  // sync_journal(); a failure stops writes for good
   // A batch's records, placed in the log by its leader and written by it
   // once the next writer leads.
@@ -263,6 +273,7 @@ class JournaledCache {
   cache::StripeCache cache_;
   uint64_t reserved_ = 0;          // journal blocks all stripes hold back
   std::list<Request*> queue_;      // group commit queue, in arrival order
+  std::array<std::condition_variable, 61> writer_cvs_;  // cv_of
   bool leading_ = false;           // a writer is committing a batch
   std::atomic<size_t> active_writers_{0};  // in write(), queued or not
   std::unordered_map<uint64_t, uint32_t> urgent_;  // rows write-through writers wait for
