@@ -249,7 +249,6 @@ Status JournaledCache::commit(Request& r) {
       wake_next_leader();
     }
     st = finish_batch(batch, placed.rows, st);
-    to_wake.clear();
     for (Request* q : batch) {
       q->status = st;
       q->done = true;
