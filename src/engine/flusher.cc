@@ -61,14 +61,10 @@ Status JournaledCache::flush_here(bool then_checkpoint, std::vector<uint64_t> ro
     {
       std::lock_guard lock(mu_);
       if (failure_) return failure_error();
-      cache::FlushRequest req;  // the flusher's batches, without its other reasons
-      req.now = Clock::now();
+      cache::FlushRequest req = batch_request();  // the flusher's batches, without its other reasons
       req.drain = rows.empty();
       req.urgent = rows;
-      req.journal_pressure = journal_pressure();
       req.max_age = Clock::duration::max();
-      req.max_stripes = kBatchStripes;
-      req.max_bytes = kFlushArenaBytes;
       stripes = take_for_flush(req);
     }
     if (stripes.empty()) break;
@@ -84,6 +80,15 @@ Status JournaledCache::flush_here(bool then_checkpoint, std::vector<uint64_t> ro
   if (!then_checkpoint) return {};
   if (Status st = checkpoint(); !st.ok()) return fail(st.error());
   return {};
+}
+
+cache::FlushRequest JournaledCache::batch_request() const {
+  cache::FlushRequest req;
+  req.now = Clock::now();
+  req.journal_pressure = journal_pressure();
+  req.max_stripes = kBatchStripes;
+  req.max_bytes = kFlushArenaBytes;
+  return req;
 }
 
 std::vector<cache::Stripe*> JournaledCache::take_for_flush(const cache::FlushRequest& req) {
@@ -132,17 +137,13 @@ void JournaledCache::flusher_loop() {
       run_checkpoint();
       continue;
     }
-    cache::FlushRequest req;
-    req.now = Clock::now();
+    cache::FlushRequest req = batch_request();
     req.drain = drainers_ > 0;
     const size_t used = pool_->used_pages(), cap = pool_->capacity();
     req.memory_pressure = memory_pressure();
     req.target_pages = std::max(used > cap / 2 ? used - cap / 2 : 0, memory_waiters_ ? kMaxBatchPages : 0);
-    req.journal_pressure = journal_pressure();
     req.idle = req.now - last_write_ >= kIdle;
     req.max_age = options_.max_age;
-    req.max_stripes = kBatchStripes;
-    req.max_bytes = kFlushArenaBytes;
     for (const auto& [row, waiters] : urgent_) req.urgent.push_back(row);
     const std::vector<cache::Stripe*> stripes = take_for_flush(req);
     if (stripes.empty()) {

@@ -207,6 +207,9 @@ class JournaledCache {
   bool memory_pressure() const;
   bool journal_pressure() const;
   // Under mu_: the stripes the policy picks for `req`, marked flushing.
+  // Under mu_: a request with the batch shape slack_blocks() counts on (its
+  // stripe and flush-buffer bounds, oldest first under journal pressure).
+  cache::FlushRequest batch_request() const;
   std::vector<cache::Stripe*> take_for_flush(const cache::FlushRequest& req);
   void flusher_loop();
   // Writes the stripes to the members (parity logged and durable first) and
