@@ -23,21 +23,12 @@
 #include "engine/engine.h"
 #include "io/async_queue.h"
 #include "io/memory_device.h"
+#include "support/temp_dir.h"
 
 using namespace r5;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/r5cfs-async-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // A file of `size` bytes where byte i is pattern(i).
 std::byte pattern(uint64_t i) { return std::byte(uint8_t((i * 2654435761u) >> 13)); }
@@ -61,7 +52,7 @@ struct Latch {
 constexpr uint64_t kSize = 4 << 20;
 
 // A file of kSize pattern bytes in `dir`, opened read-only (with O_DIRECT).
-std::unique_ptr<io::Device> pattern_file(const TempDir& dir) {
+std::unique_ptr<io::Device> pattern_file(const test::TempDir& dir) {
   std::vector<std::byte> data(kSize);
   for (uint64_t i = 0; i < kSize; ++i) data[i] = pattern(i);
   std::ofstream(dir.path / "f", std::ios::binary).write(reinterpret_cast<const char*>(data.data()), kSize);
@@ -74,7 +65,7 @@ std::unique_ptr<io::Device> pattern_file(const TempDir& dir) {
 }  // namespace
 
 TEST_CASE("AsyncQueue: groups from many threads complete once each, with the right bytes") {
-  TempDir dir;
+  test::TempDir dir{"async"};
   auto dev = pattern_file(dir);
 
   io::AsyncQueue queue;
@@ -119,7 +110,7 @@ TEST_CASE("AsyncQueue: groups from many threads complete once each, with the rig
 }
 
 TEST_CASE("AsyncQueue: a group larger than the submission queue, and groups in flight when it is destroyed") {
-  TempDir dir;
+  test::TempDir dir{"async"};
   auto dev = pattern_file(dir);
   AlignedBuffer buf(1000 * 4096), more_buf(200 * 4 * 4096);
   std::atomic<int> done_calls{0}, wrong{0};
@@ -151,7 +142,7 @@ TEST_CASE("AsyncQueue: a group larger than the submission queue, and groups in f
 }
 
 TEST_CASE("AsyncQueue: a read past the end fails with its own status; devices without a descriptor run inline") {
-  TempDir dir;
+  test::TempDir dir{"async"};
   {
     std::vector<char> data(8192, 'x');
     std::ofstream(dir.path / "f", std::ios::binary).write(data.data(), std::streamsize(data.size()));
@@ -188,7 +179,7 @@ constexpr uint64_t kMemberSize = 16 << 20;
 // An array of files in a temporary folder, created like r5cfs create and
 // opened like mount.r5cfs, with a model of what it must read back.
 struct FileArray {
-  TempDir dir;
+  test::TempDir dir{"async"};
   uint32_t members;
   std::unique_ptr<engine::Engine> engine;
   std::vector<std::byte> model;
