@@ -4,8 +4,12 @@
 // parity from the data), and resync_row always trusts the data.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <optional>
 #include <random>
+#include <thread>
 
 #include "support/memory_array.h"
 
@@ -204,4 +208,33 @@ TEST_CASE("resync_row rewrites parity from the data, even where RAID6 could loca
   CHECK(f.a.array->counters().resync_rows_checked == 1);
   CHECK(f.a.array->counters().resync_rows_repaired == 1);
   CHECK(f.a.array->counters().scrub_rows_checked == 0);
+}
+
+TEST_CASE("a repair pass and a flush reusing old parity exclude each other") {
+  Fixture f(kCases[0]);
+  array::RaidArray& array = *f.a.array;
+  {
+    // A pass runs: a flush may not reuse old parity.
+    array::RaidArray::RepairPass pass(array);
+    array::RaidArray::ParityReuse reuse(array);
+    CHECK_FALSE(reuse.allowed());
+  }
+  std::optional<array::RaidArray::ParityReuse> first(std::in_place, array);
+  CHECK(first->allowed());
+  {
+    array::RaidArray::ParityReuse second(array);  // flushes do not exclude each other
+    CHECK(second.allowed());
+  }
+  // A pass that starts waits for the flush reusing old parity to end.
+  std::atomic<bool> started{false};
+  std::thread repair([&] {
+    array::RaidArray::RepairPass pass(array);
+    started = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_FALSE(started.load());
+  first.reset();
+  repair.join();
+  CHECK(started.load());
+  CHECK(array::RaidArray::ParityReuse(array).allowed());  // the pass is over
 }

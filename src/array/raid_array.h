@@ -106,6 +106,38 @@ class RaidArray {
   };
   Result<RowCheck> check_row(uint64_t row, bool repair);
 
+  // The flusher's read-modify-write reads old parity without the row lock
+  // and writes the new one under it: a resync or scrub repair rewriting that
+  // row's parity in between would be undone. So the two exclude each other.
+  // A repair pass (resync, check with repair) holds a RepairPass, which waits
+  // for the flushes reusing old parity to end; a flush holds a ParityReuse
+  // from its reads to its member writes, and reconstructs parity from data
+  // instead while a repair pass runs.
+  class RepairPass {
+   public:
+    explicit RepairPass(RaidArray& array);
+    ~RepairPass() { array_.repair_passes_.fetch_sub(1); }
+    RepairPass(const RepairPass&) = delete;
+    RepairPass& operator=(const RepairPass&) = delete;
+
+   private:
+    RaidArray& array_;
+  };
+  class ParityReuse {
+   public:
+    explicit ParityReuse(RaidArray& array);
+    ~ParityReuse() {
+      if (allowed_) array_.parity_reusers_.fetch_sub(1);
+    }
+    ParityReuse(const ParityReuse&) = delete;
+    ParityReuse& operator=(const ParityReuse&) = delete;
+    bool allowed() const { return allowed_; }
+
+   private:
+    RaidArray& array_;
+    bool allowed_;
+  };
+
   struct Job;  // one row window; defined in raid_array.cc
 
  private:
@@ -126,6 +158,7 @@ class RaidArray {
   Result<RowCheck> scrub_row(uint64_t row, Fix fix);
 
   std::unique_ptr<MemberSet> members_;
+  std::atomic<int> repair_passes_{0}, parity_reusers_{0};  // see RepairPass
   ArrayCounters counters_;
   // Row r is guarded by row_locks_[r % kLockCount]. Lock order: a request
   // takes its distinct lock indices in ascending order, then nothing else but

@@ -1,7 +1,9 @@
 // Row scrub and resync: read a whole row, compare its parity with its data,
 // repair a mismatch. check_row (scrub) and resync_row (after an unclean
 // shutdown) share scrub_row; they differ only in which block they trust.
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "array/aligned_buffer.h"
 #include "array/raid_array.h"
@@ -22,6 +24,22 @@ Status RaidArray::resync_row(uint64_t row) {
   if (check.checked) counters_.resync_rows_checked.fetch_add(1, std::memory_order_relaxed);
   if (check.repaired) counters_.resync_rows_repaired.fetch_add(1, std::memory_order_relaxed);
   return {};
+}
+
+// Each side announces itself, then looks at the other (sequentially
+// consistent): at least one of them sees the other. A pass that starts
+// waits for the flushes that saw no pass, at most one batch each.
+RaidArray::RepairPass::RepairPass(RaidArray& array) : array_(array) {
+  array_.repair_passes_.fetch_add(1);
+  while (array_.parity_reusers_.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+RaidArray::ParityReuse::ParityReuse(RaidArray& array) : array_(array), allowed_(true) {
+  array_.parity_reusers_.fetch_add(1);
+  if (array_.repair_passes_.load() != 0) {
+    array_.parity_reusers_.fetch_sub(1);
+    allowed_ = false;
+  }
 }
 
 Result<RaidArray::RowCheck> RaidArray::scrub_row(uint64_t row, Fix fix) {

@@ -348,6 +348,7 @@ void Engine::resync() {
     std::atomic<bool>& running;
     ~Ended() { running = false; }
   } ended{resync_running_};
+  array::RaidArray::RepairPass pass(*array_);
   const uint64_t rows = array_->members().geometry().rows;
   const auto& c = array_->counters();
   log::info("resync of '{}' started: {} rows", cfg_.array.name, rows);

@@ -210,7 +210,7 @@ std::vector<JournaledCache::ColumnRun> JournaledCache::parity_runs(const cache::
   return runs;
 }
 
-Status JournaledCache::prepare_flush(const std::vector<cache::Stripe*>& stripes, FlushRows& out) {
+Status JournaledCache::prepare_flush(const std::vector<cache::Stripe*>& stripes, bool reuse_parity, FlushRows& out) {
   const uint32_t d = g_.data_count(), pc = g_.parity_count(), roles = d + pc, cp = cache_.chunk_pages();
   const uint64_t row_bytes = g_.row_data_bytes();
   array::MemberSet& members = array_.members();
@@ -224,10 +224,11 @@ Status JournaledCache::prepare_flush(const std::vector<cache::Stripe*>& stripes,
   // array's own planner: reconstruct-write (the data pages the pool lacks are
   // read, parity computed) or, while the array is healthy, read-modify-write
   // (the old content of the dirty pages and the old parity are read, their
-  // differences applied); a tie goes to reconstruct-write.
+  // differences applied) unless a repair pass may be rewriting that parity;
+  // a tie goes to reconstruct-write.
   auto& [writes, stripe_of, run_of] = out;
   std::vector<bool> rmw;  // per write
-  const bool healthy = members.failed_mask() == 0;
+  const bool may_modify = reuse_parity && members.failed_mask() == 0;
   size_t arena = 0;
   for (size_t i = 0; i < stripes.size(); ++i)
     for (const ColumnRun& run : parity_runs(*stripes[i])) {
@@ -235,7 +236,7 @@ Status JournaledCache::prepare_flush(const std::vector<cache::Stripe*>& stripes,
       uint32_t present = 0;
       for (uint32_t k = 0; k < d; ++k)
         for (uint32_t col = run.lo; col < run.hi; ++col) present += stripes[i]->pages[size_t(k) * cp + col] != nullptr;
-      const bool modify = healthy && present + pc * pages < d * pages - present;
+      const bool modify = may_modify && present + pc * pages < d * pages - present;
       array::RowWrite& w = writes.emplace_back();
       w.row = stripes[i]->row;
       w.lo = run.lo * uint32_t(kPageSize);
@@ -325,7 +326,8 @@ Status JournaledCache::prepare_flush(const std::vector<cache::Stripe*>& stripes,
 Status JournaledCache::flush(const std::vector<cache::Stripe*>& stripes) {
   const uint32_t d = g_.data_count(), pc = g_.parity_count(), roles = d + pc;
   FlushRows rows;
-  R5_TRY(prepare_flush(stripes, rows));
+  const array::RaidArray::ParityReuse reuse(array_);  // until the member writes are done
+  R5_TRY(prepare_flush(stripes, reuse.allowed(), rows));
   const auto& [writes, stripe_of, run_of] = rows;
   auto run_bytes = [&](size_t j) { return size_t(run_of[j].hi - run_of[j].lo) * kPageSize; };
   size_t full = 0;

@@ -245,7 +245,9 @@ class JournaledCache {
     std::vector<size_t> stripe_of;  // per write: its stripe
     std::vector<ColumnRun> run_of;  // per write: its columns
   };
-  Status prepare_flush(const std::vector<cache::Stripe*>& stripes, FlushRows& out);
+  // `reuse_parity`: read-modify-write may use the members' old parity (no
+  // repair pass runs; see RaidArray::RepairPass).
+  Status prepare_flush(const std::vector<cache::Stripe*>& stripes, bool reuse_parity, FlushRows& out);
   // Under journal_mu_ (held by `jl`): before `blocks` more are placed, syncs
   // the journal (dropping the lock) while the unsynced log would grow past
   // options_.unsynced_window_blocks.

@@ -54,6 +54,8 @@ void Scrubber::run() {
   const uint64_t row_bytes = uint64_t(g.data_count()) * g.chunk_size;
   auto last_save = Clock::now();
   save_position(false);
+  std::optional<array::RaidArray::RepairPass> pass;
+  if (progress().repair) pass.emplace(array_);
   std::unique_lock lock(mu_);
   State end = State::kDone;
   while (progress_.next_row < progress_.rows) {
