@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 
 #include "array/aligned_buffer.h"
 #include "base/log.h"
@@ -81,7 +82,10 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   journal::ReplayIndexBuilder builder(g, {[kept] { return kept->get(); }, [kept](std::byte* p) { kept->put(p); }});
   journal::ScanOptions scan_options;
   scan_options.lookahead_blocks = options.unsynced_window_blocks;
+  scan_options.keep_records = false;
+  std::deque<std::pair<uint64_t, uint64_t>> records;  // (sequence, position)
   scan_options.on_record = [&](const journal::Record& rec, const std::function<const std::byte*(size_t)>& payload) {
+    records.emplace_back(rec.meta.sequence, rec.meta.position);
     return builder.add(rec, payload);
   };
   R5_ASSIGN_OR_RETURN(journal::ScanResult scan, journal::scan(*journal, sb, scan_options));
@@ -107,7 +111,7 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
   const size_t dirty = index.dirty_pages();
   std::unique_ptr<JournaledCache> c(
       new JournaledCache(array, std::move(journal), sb, options, scan.head_position, scan.head_sequence, std::move(pool)));
-  for (const journal::Record& rec : scan.records) c->records_.emplace_back(rec.meta.sequence, rec.meta.position);
+  c->records_ = std::move(records);
 
   // Dirty rows go back into the cache as they were, in the pages replay kept.
   const cache::Clock::time_point now = cache::Clock::now();
@@ -204,16 +208,16 @@ Result<std::unique_ptr<JournaledCache>> JournaledCache::open(array::RaidArray& a
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   CacheCounters& k = c->counters_;
-  k.replay_records = scan.records.size();
+  k.replay_records = scan.record_count;
   k.replay_blocks_read = scan.blocks_read;
   k.replay_repaired_rows = repaired_flushes;
   k.replay_dirty_pages = dirty;
   k.replay_seconds = seconds;
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-  if (!scan.records.empty())
+  if (scan.record_count > 0)
     log::info("journal replay: {} records ({} MiB read) in {:.3f} s ({:.0f} MiB/s; scan {:.3f} s, rebuild {:.3f} s, "
               "repair {:.3f} s); {} stripes repaired on the members, {} MiB of dirty data back in the cache",
-              scan.records.size(), k.replay_blocks_read * kJournalBlock >> 20, seconds,
+              scan.record_count, k.replay_blocks_read * kJournalBlock >> 20, seconds,
               double(k.replay_blocks_read * kJournalBlock) / (1 << 20) / std::max(seconds, 1e-9), secs(started, scanned),
               secs(scanned, indexed), secs(indexed, repaired), repaired_flushes, dirty * kPageSize >> 20);
   return c;

@@ -123,15 +123,16 @@ Result<ScanResult> scan(io::Device& device, const format::JournalSuperblock& sb,
       }
       if (!result.end_reason.empty()) break;
     }
-    result.records.push_back({std::move(*meta), ring.advance(pos, 1)});
+    Record record{std::move(*meta), ring.advance(pos, 1)};
+    ++result.record_count;
     if (options.on_record) {
-      const uint64_t first_page = ring.advance(pos, 1);
       auto payload = [&](size_t i) -> const std::byte* {
-        auto page = window.get(ring.advance(first_page, i));
+        auto page = window.get(ring.advance(record.payload_position, i));
         return page.ok() ? page->data() : nullptr;
       };
-      R5_TRY(options.on_record(result.records.back(), payload));
+      R5_TRY(options.on_record(record, payload));
     }
+    if (options.keep_records) result.records.push_back(std::move(record));
     pos = ring.advance(pos, blocks);
     used += blocks;
     ++sequence;

@@ -25,7 +25,8 @@ struct Record {
 };
 
 struct ScanResult {
-  std::vector<Record> records;  // in log order, from the tail
+  std::vector<Record> records;  // in log order, from the tail (with keep_records)
+  uint64_t record_count = 0;    // records in the log
   uint64_t head_position = 0;   // where the next record goes
   uint64_t head_sequence = 0;
   uint64_t blocks_read = 0;
@@ -48,6 +49,10 @@ struct ScanOptions {
   // (payload(i), nullptr on a read error), so a replay reads the log once.
   // An error stops the scan and is returned.
   std::function<Status(const Record&, const std::function<const std::byte*(size_t)>& payload)> on_record;
+  // Keep every decoded record in the result (inspect). Replay keeps what it
+  // needs in on_record instead: decoded records cost about 2 % of the
+  // journal's size in memory when they are small.
+  bool keep_records = true;
 };
 
 // Device errors are returned; damage in the log is described in the result.
