@@ -184,3 +184,15 @@ TEST_CASE("an overlapping parity run replaces the older one; a run outside the c
   CHECK(!st.ok());
   CHECK(st.error().message.find("does not fit the geometry") != std::string::npos);
 }
+
+TEST_CASE("a stripe-done entry for a row beyond the array is corruption") {
+  Fixture f;
+  REQUIRE(f.add({f.data(0, 1)}, std::byte{1}).ok());
+  format::StripeDoneEntry done;
+  done.rows = {0, f.g.rows};
+  Status st = f.add({done}, std::byte{0});
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("beyond the array's 8 rows") != std::string::npos);
+  done.rows = {f.g.rows - 1, 0};
+  CHECK(f.add({done}, std::byte{0}).ok());
+}

@@ -136,6 +136,7 @@ Status ReplayIndexBuilder::add(const Record& rec, const std::function<const std:
       next += p->page_checksums.size();
     } else {
       for (uint64_t row : std::get<format::StripeDoneEntry>(entry).rows) {
+        if (row >= g_.rows) return bad(fmt::format("stripe-done entry for row {}, beyond the array's {} rows", row, g_.rows));
         auto it = index_.rows.find(row);
         if (it == index_.rows.end()) continue;
         forget(it->second);
