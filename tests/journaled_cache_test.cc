@@ -992,33 +992,28 @@ TEST_CASE("a flush reads the fewest member pages: read-modify-write of a lone pa
     model = random_bytes(rng, model.size());
     REQUIRE(r.cache->write(0, model).ok());
     REQUIRE(r.cache->drain().ok());
-    // One page in each of two rows: the old page and the parity are read
-    // (1 + parity pages), not the row's other data pages (d - 1).
-    const uint64_t before = r.array->counters().member_bytes_read;
-    for (uint64_t off : {uint64_t(4096), 3 * g.row_data_bytes() + 2 * g.chunk_size + 8192}) {
-      auto page = random_bytes(rng, 4096);
-      REQUIRE(r.cache->write(off, page).ok());
-      std::memcpy(model.data() + off, page.data(), page.size());
-    }
-    REQUIRE(r.cache->drain().ok());
-    CHECK(r.array->counters().member_bytes_read - before == 2 * (1 + g.parity_count()) * 4096);
-    check_members(r, model);
-    CHECK(parity_consistent(r));
-    // While a repair pass (resync, check with repair) may be rewriting old
-    // parity, the same flush computes parity from the data: the row's other
-    // data pages are read instead.
-    {
-      const array::RaidArray::RepairPass pass(*r.array);
-      const uint64_t at = r.array->counters().member_bytes_read;
+    // One page in each of two rows, flushed: returns the member bytes read.
+    auto flush_lone_pages = [&] {
+      const uint64_t before = r.array->counters().member_bytes_read;
       for (uint64_t off : {uint64_t(4096), 3 * g.row_data_bytes() + 2 * g.chunk_size + 8192}) {
         auto page = random_bytes(rng, 4096);
         REQUIRE(r.cache->write(off, page).ok());
         std::memcpy(model.data() + off, page.data(), page.size());
       }
       REQUIRE(r.cache->drain().ok());
-      CHECK(r.array->counters().member_bytes_read - at == 2 * (g.data_count() - 1) * 4096);
+      const uint64_t read = r.array->counters().member_bytes_read - before;
       check_members(r, model);
       CHECK(parity_consistent(r));
+      return read;
+    };
+    // The old page and the parity are read (1 + parity pages per row), not
+    // the row's other data pages (d - 1).
+    CHECK(flush_lone_pages() == 2 * (1 + g.parity_count()) * 4096);
+    // While a repair pass (resync, check with repair) may be rewriting old
+    // parity, the same flush computes parity from the data instead.
+    {
+      const array::RaidArray::RepairPass pass(*r.array);
+      CHECK(flush_lone_pages() == 2 * (g.data_count() - 1) * 4096);
     }
     // Degraded (no read-modify-write then), a lone page still reaches the
     // members right, the lost member's blocks included.
