@@ -58,11 +58,12 @@ Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg, const Op
   auto members = std::make_unique<array::MemberSet>(assembled.sb, std::move(assembled.slots), read_only,
                                                     std::move(assembled.rebuilding));
   auto raid = std::make_unique<array::RaidArray>(std::move(members));
-  // Marking the array dirty also records members found missing as failed, so
-  // they cannot rejoin later with stale data. Before the journal: its replay
-  // writes the other members, and a crash after that must find the missing
-  // ones recorded already (or they would rejoin behind the repaired rows).
-  R5_TRY(raid->members().write_superblocks(format::ArrayState::kDirty));
+  // Members found missing are recorded as failed, so that they cannot rejoin
+  // later with stale data, before the journal: its replay writes the other
+  // members, and a crash after that must find the missing ones recorded (or
+  // they would rejoin behind the repaired rows). The state stays as it was:
+  // a journal that is then refused leaves no needless resync behind.
+  if (assembled.degraded()) R5_TRY(raid->members().write_superblocks(assembled.sb.state));
   std::unique_ptr<JournaledCache> cache;
   if (!cfg.journal.path.empty()) {
     bool journal_in_use = false;
@@ -77,6 +78,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const config::Config& cfg, const Op
               assembled.sb.name);
   else if (unclean)
     log::warn("array '{}' was not shut down cleanly: parity will be resynchronised in the background", assembled.sb.name);
+  R5_TRY(raid->members().write_superblocks(format::ArrayState::kDirty));
   log::info("array '{}' assembled: RAID{} {} members, chunk {} KiB, capacity {} bytes, journal mode {}{}", cfg.array.name,
             cfg.array.level, cfg.array.members.size(), cfg.array.chunk_size / 1024, raid->capacity(),
             config::mode_name(cfg.journal.mode),

@@ -104,6 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   uint64_t pos = sb.tail_position, sequence = sb.tail_sequence, used = 0;
+  FUZZ_CHECK(scan->record_count == scan->records.size());
   for (const journal::Record& rec : scan->records) {
     FUZZ_CHECK(rec.meta.position == pos && rec.meta.sequence == sequence);
     FUZZ_CHECK(rec.payload_position == ring.advance(pos, 1));
