@@ -50,8 +50,8 @@ struct ScanOptions {
   // An error stops the scan and is returned.
   std::function<Status(const Record&, const std::function<const std::byte*(size_t)>& payload)> on_record;
   // Keep every decoded record in the result (inspect). Replay keeps what it
-  // needs in on_record instead: decoded records cost about 2 % of the
-  // journal's size in memory when they are small.
+  // needs in on_record instead: decoded records of 4 KiB writes cost memory
+  // of about 1.6 % of the log they come from (8.5 MiB for 555 MiB).
   bool keep_records = true;
 };
 
