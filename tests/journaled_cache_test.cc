@@ -297,6 +297,40 @@ TEST_CASE("large records of concurrent writes are written at once; replies and s
   check_reads(*after.cache, model);
 }
 
+TEST_CASE("a status query waiting for the journal holds up no read") {
+  Rig r(5, 5, 65536, 32, 4096);
+  REQUIRE(r.open().ok());
+  const std::vector<std::byte> data(65536, std::byte{3});
+  REQUIRE(r.cache->write(0, data).ok());
+  REQUIRE(r.cache->fsync().ok());
+  // The flusher's parity record stops in the journal device, with the
+  // journal's lock held (as a slow or sick journal device holds it).
+  std::latch in_write(1), release(1);
+  std::atomic<bool> stopped{false};
+  r.journal->before_write = [&](uint64_t, size_t) {
+    if (!stopped.exchange(true)) {
+      in_write.count_down();
+      release.wait();
+    }
+  };
+  std::thread flusher([&] { CHECK(r.cache->flush_for_test().ok()); });
+  in_write.wait();
+  std::thread status([&] { CHECK(r.cache->usage().stripes <= 1); });  // waits for the journal
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // lets it reach its wait (no assertion on time)
+  // A read elsewhere needs only the cache's lock. (The deadline bounds a
+  // hang; it measures nothing.)
+  auto read = std::async(std::launch::async, [&] {
+    std::vector<std::byte> got(65536);
+    return r.cache->read(4 << 20, got);
+  });
+  const bool read_done = read.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  CHECK_MESSAGE(read_done, "a read waited for a status query, which waited for the journal");
+  release.count_down();
+  flusher.join();
+  status.join();
+  CHECK(read.get().ok());
+}
+
 TEST_CASE("a writer short of pages waits before it pins its rows, so the flusher can write them out") {
   // The pool holds 256 pages. Row 0 gets 200 dirty pages while the flusher is
   // held inside a flush of row 3; a second write of 200 pages to row 0 must

@@ -107,12 +107,22 @@ Error JournaledCache::fail_locked(const Error& e) {
 }
 
 JournaledCache::Usage JournaledCache::usage() const {
+  // The log's ends first, on their own: journal_mu_ is held across journal
+  // writes and syncs, and waiting for it with mu_ held would stop every read
+  // and write behind a status query for as long as the journal takes.
+  uint64_t tail_position, tail_sequence, head_position, head_sequence;
+  {
+    std::lock_guard journal_lock(journal_mu_);
+    const format::JournalSuperblock& sb = writer_.superblock();
+    tail_position = sb.tail_position;
+    tail_sequence = sb.tail_sequence;
+    head_position = writer_.head_position();
+    head_sequence = writer_.head_sequence();
+  }
   std::lock_guard lock(mu_);
-  std::lock_guard journal_lock(journal_mu_);
-  const format::JournalSuperblock& sb = writer_.superblock();
-  return {cache_.size(),         cache_.full_count(),      pool_->used_pages(),    pool_->capacity(),  unsynced_rows_.size(),
-          journal_free_.load(),  ring_blocks_,             reserved_ / kJournalBlock,
-          sb.tail_position,      sb.tail_sequence,         writer_.head_position(), writer_.head_sequence()};
+  return {cache_.size(),         cache_.full_count(), pool_->used_pages(), pool_->capacity(), unsynced_rows_.size(),
+          journal_free_.load(),  ring_blocks_,        reserved_ / kJournalBlock,
+          tail_position,         tail_sequence,       head_position,       head_sequence};
 }
 
 bool JournaledCache::memory_pressure() const {
